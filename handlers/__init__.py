@@ -1,0 +1,1 @@
+"""The aiohttp edge: app factory, REST, WebSocket endpoints, CLI. Depends on the core; never the reverse."""

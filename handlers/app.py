@@ -1,0 +1,42 @@
+"""The app factory: one place that wires settings, the database and every route together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.settings import Settings
+from handlers import health
+from handlers.http import Metrics, error_middleware, metrics_middleware
+from handlers.keys import DSN, METRICS, POOL, SETTINGS
+from storage.pool import create_pool
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = await create_pool(
+        app[DSN], min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    app[POOL] = pool
+    yield
+    await pool.close()
+
+
+def create_app(settings: Settings, dsn: str) -> web.Application:
+    """Build the application; resources start in cleanup contexts, in the order listed."""
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DSN] = dsn
+    app[METRICS] = Metrics.create()
+    app.cleanup_ctx.append(_pool_ctx)
+    health.setup(app)
+    return app

@@ -1,0 +1,38 @@
+"""`interview-gateway serve`: migrate, then serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from gateway.settings import load_settings
+from handlers.database import database
+from handlers.server import run_server
+
+log = logging.getLogger("gateway.cli")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="apply pending migrations, then serve HTTP and WebSocket",
+        description="Apply pending migrations, then serve until SIGTERM/SIGINT (graceful).",
+    )
+    p.add_argument("--host", help="interface to bind (default GATEWAY_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to bind (default GATEWAY_PORT or 8080; 0 = any)")
+    p.add_argument("--seed", action="store_true", help="also load the idempotent seed data")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = load_settings(**overrides)
+    logging.getLogger().setLevel(settings.log_level)
+    with database(settings) as dsn:
+        asyncio.run(run_server(settings, dsn, seed=args.seed))
+    return 0

@@ -1,0 +1,50 @@
+"""Probes and metrics: `/healthz` (process alive), `/readyz` (database and schema), `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from gateway.auth import Role
+from gateway.metrics import REGISTRY
+from handlers.http import json_response, require
+from handlers.keys import POOL, SETTINGS
+from storage.migrate import MigrationError, pending_migrations
+
+__all__ = ["setup"]
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(3):
+            async with request.app[POOL].acquire() as conn:
+                pending = await pending_migrations(conn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+        return json_response({"status": "unavailable", "reason": f"database unreachable: {err}"}, 503)
+    except MigrationError as err:
+        return json_response({"status": "unavailable", "reason": str(err)}, 503)
+    if pending:
+        names = ", ".join(f"{m.version}_{m.name}" for m in pending)
+        return json_response({"status": "unavailable", "reason": f"migrations pending: {names}"}, 503)
+    return json_response({"status": "ready"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    if not request.app[SETTINGS].metrics_public:
+        require(request, Role.ADMIN)
+    return web.Response(text=REGISTRY.render(), content_type="text/plain", charset="utf-8")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

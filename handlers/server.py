@@ -1,0 +1,73 @@
+"""Run the app until SIGTERM/SIGINT, then shut down gracefully.
+
+Shutdown order (aiohttp's runner): stop accepting, run `on_shutdown` (sockets closed with 1001,
+in-flight frames committed and acked), wait for handlers, then close resources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway.settings import Settings
+from handlers.app import create_app
+from handlers.http import AccessLogger
+from storage.migrate import apply_migrations
+from storage.pool import create_pool
+from storage.seed import apply_seeds
+
+__all__ = ["prepare_database", "run_server"]
+
+log = logging.getLogger("gateway.server")
+
+
+async def prepare_database(dsn: str, *, seed: bool = False) -> None:
+    applied = await apply_migrations(dsn)
+    log.info("schema up to date (%d migration(s) applied now)", len(applied))
+    if seed:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await apply_seeds(conn)
+        finally:
+            await pool.close()
+
+
+async def run_server(
+    settings: Settings,
+    dsn: str,
+    *,
+    seed: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    await prepare_database(dsn, seed=seed)
+    app = create_app(settings, dsn)
+    runner = web.AppRunner(
+        app, access_log_class=AccessLogger, handle_signals=False, shutdown_timeout=10.0
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        server = site._server
+        port = server.sockets[0].getsockname()[1] if server and server.sockets else settings.port
+        url = f"http://{settings.host}:{port}"
+        log.info("Interview Gateway listening on %s", url)
+        if on_ready:
+            on_ready(url)
+        await stop.wait()
+        log.info("shutting down: closing sockets and flushing in-flight frames")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("stopped")

@@ -1,0 +1,1 @@
+"""PostgreSQL access with asyncpg: pool, migrations, seeds, and one module per table family."""

@@ -1,0 +1,56 @@
+"""The asyncpg pool: one per process, jsonb/json decoded with orjson on every connection."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+__all__ = ["DatabaseUnavailable", "connect", "create_pool", "setup_connection"]
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the message is one line for the CLI."""
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def setup_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typename, schema="pg_catalog", encoder=_dumps, decoder=orjson.loads, format="text"
+        )
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, timeout_s: float = 10.0
+) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=setup_connection,
+            timeout=timeout_s,
+            command_timeout=60,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        raise DatabaseUnavailable(f"cannot connect to the database: {_one_line(err)}") from None
+    assert pool is not None
+    return pool
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+async def connect(dsn: str, *, timeout_s: float = 10.0) -> asyncpg.Connection:
+    """A dedicated connection (migrations, LISTEN), with the same one-line failure as the pool."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout_s)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        raise DatabaseUnavailable(f"cannot connect to the database: {_one_line(err)}") from None
+    await setup_connection(conn)
+    return conn

@@ -1,0 +1,180 @@
+"""The WebSocket wire protocol: frame models per direction and the codec (bytes in, frames out).
+
+Sans-I/O: nothing here touches a socket. `decode_candidate` / `decode_panel` turn raw text into
+a validated frame or raise `ProtocolError` carrying the `error` code to answer with; encoders
+produce the exact bytes to send, serialized once however many sockets receive them.
+See docs/protocol.md for the same contract in prose.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from gateway.errors import ErrorCode
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AnalyzeFrame",
+    "ApplyFrame",
+    "CandidateFrame",
+    "CommandAckFrame",
+    "DismissFrame",
+    "ManualCommandFrame",
+    "PanelFrame",
+    "ProtocolError",
+    "TranscriptFrame",
+    "decode_candidate",
+    "decode_panel",
+    "encode",
+    "encode_error",
+]
+
+PROTOCOL_VERSION = 1
+CommandType = Literal["difficulty_change", "curveball_inject", "context_update", "end_call"]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ref: str | None = Field(None, max_length=64, description="echoed in an error about this frame")
+
+
+class TranscriptFrame(_Frame):
+    """candidate -> gateway: one utterance; `seq` is chosen by the client, >= 1, per round."""
+
+    type: Literal["transcript"]
+    seq: int = Field(ge=1, le=2_000_000_000)
+    round_number: int = Field(1, ge=1, le=100)
+    role: Literal["user", "assistant"]
+    text: str = Field(min_length=1)
+    timestamp: datetime | None = None
+
+
+class CommandAckFrame(_Frame):
+    """candidate -> gateway: the command was injected into the voice agent."""
+
+    type: Literal["command_ack"]
+    command_id: uuid.UUID
+
+
+class ApplyFrame(_Frame):
+    type: Literal["apply"]
+    suggestion_id: uuid.UUID
+
+
+class DismissFrame(_Frame):
+    type: Literal["dismiss"]
+    suggestion_id: uuid.UUID
+
+
+class ManualCommandFrame(_Frame):
+    """panel -> gateway: a command written by the interviewer (`source: "manual"`)."""
+
+    type: Literal["command"]
+    command_type: CommandType
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnalyzeFrame(_Frame):
+    """panel -> gateway: run an analysis now instead of waiting for the 10th message."""
+
+    type: Literal["analyze"]
+
+
+CandidateFrame = Annotated[TranscriptFrame | CommandAckFrame, Field(discriminator="type")]
+PanelFrame = Annotated[
+    ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame, Field(discriminator="type")
+]
+
+_CANDIDATE: TypeAdapter[TranscriptFrame | CommandAckFrame] = TypeAdapter(CandidateFrame)
+_PANEL: TypeAdapter[ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame] = TypeAdapter(
+    PanelFrame
+)
+_CANDIDATE_TYPES = frozenset({"transcript", "command_ack"})
+_PANEL_TYPES = frozenset({"apply", "dismiss", "command", "analyze"})
+_MAX_PAYLOAD_BYTES = 8 * 1024
+
+
+class ProtocolError(Exception):
+    """A frame we answer with an `error` frame; the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def _parse(raw: str | bytes) -> tuple[dict[str, Any], str | None]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame must be a JSON object")
+    ref = data.get("ref")
+    if ref is None and "seq" in data:
+        ref = data["seq"]
+    ref_text = str(ref)[:64] if ref is not None else None
+    return data, ref_text
+
+
+def _check_type(data: dict[str, Any], mine: frozenset[str], theirs: frozenset[str], ref: str | None) -> None:
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "frame needs a string 'type'", ref)
+    if kind in theirs and kind not in mine:
+        raise ProtocolError(ErrorCode.ROLE_NOT_ALLOWED, f"'{kind}' frames are not allowed here", ref)
+    if kind not in mine:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type '{kind[:40]}'", ref)
+
+
+def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
+    first = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in first.get("loc", ())[1:]) or "frame"
+    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {first.get('msg', 'invalid')}", ref)
+
+
+def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFrame | CommandAckFrame:
+    data, ref = _parse(raw)
+    _check_type(data, _CANDIDATE_TYPES, _PANEL_TYPES, ref)
+    try:
+        frame = _CANDIDATE.validate_python(data)
+    except ValidationError as err:
+        raise _validation(err, ref) from None
+    if isinstance(frame, TranscriptFrame) and len(frame.text) > max_text_chars:
+        raise ProtocolError(
+            ErrorCode.TEXT_TOO_LONG, f"text is {len(frame.text)} characters; limit {max_text_chars}", ref
+        )
+    return frame
+
+
+def decode_panel(raw: str | bytes) -> ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame:
+    data, ref = _parse(raw)
+    _check_type(data, _PANEL_TYPES, _CANDIDATE_TYPES, ref)
+    try:
+        frame = _PANEL.validate_python(data)
+    except ValidationError as err:
+        raise _validation(err, ref) from None
+    if isinstance(frame, ManualCommandFrame) and len(orjson.dumps(frame.payload)) > _MAX_PAYLOAD_BYTES:
+        raise ProtocolError(ErrorCode.VALIDATION_ERROR, "payload is too large", ref)
+    return frame
+
+
+def _default(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    """Serialize a gateway -> client frame once; the bytes go to every subscriber unchanged."""
+    return orjson.dumps(frame, default=_default)
+
+
+def encode_error(code: ErrorCode | str, message: str, ref: str | None = None) -> bytes:
+    return encode({"type": "error", "code": str(code), "message": message, "ref": ref})

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.settings import Settings
-from handlers import health
+from handlers import health, openapi
 from handlers.http import Metrics, error_middleware, metrics_middleware
-from handlers.keys import DSN, METRICS, POOL, SETTINGS
+from handlers.keys import DSN, METRICS, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from storage.pool import create_pool
 
 __all__ = ["create_app"]
@@ -37,6 +37,8 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[METRICS] = Metrics.create()
+    app[SESSION_ENDED_HOOKS] = []
     app.cleanup_ctx.append(_pool_ctx)
     health.setup(app)
+    openapi.setup(app)
     return app

@@ -19,6 +19,7 @@ from analysis.models import TranscriptLine
 
 __all__ = ["CallFeatures", "extract_features", "words"]
 
+
 def _phrases(*phrases: str) -> re.Pattern[str]:
     """One regex matching any phrase at a word start, longest first, without overlaps
     (so "send the contract" is one pressure cue, not two)."""
@@ -35,7 +36,7 @@ _OPEN_STARTERS = frozenset(
      "walk", "describe", "explain", "help"}
 )  # fmt: skip
 _LEAD_INS = frozenset(
-    {"so", "and", "but", "okay", "ok", "well", "now", "then", "also", "and", "right"}
+    {"so", "and", "but", "okay", "ok", "well", "now", "then", "also", "right"}
 )  # fmt: skip
 # Prompts that work as open questions even when said without a question mark.
 _OPEN_PROMPTS = _phrases(
@@ -93,6 +94,13 @@ _CONCRETE_TIME = re.compile(
     r"within the hour|this afternoon|next (?:week|month)|at (?:one|two|three|four|five|"
     r"six|seven|eight|nine|ten|eleven|twelve|\d{1,2})\b|\d{1,2}(?::\d\d)?\s?(?:am|pm))"
 )
+# Questions that qualify the deal or plan: timing, decision process, budget, people.
+_QUALIFY = _phrases(
+    "timeline", "timing", "deadline", "by when", "why now", "moment", "decision",
+    "decide", "who else", "involved", "approve", "approval", "sign off", "sign-off",
+    "budget", "stakeholder", "priority", "priorities", "success look", "live before",
+    "what would need to happen", "what would it take", "convinced", "criteria",
+)  # fmt: skip
 _VAGUE = _phrases(
     "at some point", "sometime", "some time", "or so", "no rush", "we'll see",
     "go from there", "whenever", "down the road", "circle back",
@@ -103,7 +111,7 @@ _PERSONA_OBJECTION = _phrases(
     "not sure", "budget", "expensive", "a lot", "more than i", "worried", "concern",
     "skeptic", "every vendor", "everyone says", "how would i know", "why would",
     "doesn't answer", "not how we", "what about", "price", "cost", "already",
-    "don't have", "tried", "won't", "can't",
+    "don't have", "tried", "won't", "can't", "don't know if", "not convinced", "doubt",
 )  # fmt: skip
 _PERSONA_POSITIVE = _phrases(
     "that's a fair summary", "fair summary", "i like that", "that's helpful", "good question",
@@ -153,7 +161,7 @@ def _content(tokens: Iterable[str]) -> set[str]:
 
 
 def _sentence_kind(sentence: str) -> str | None:
-    """"open", "closed" or None (not a question) for one candidate sentence."""
+    """Classify one candidate sentence: "open", "closed", or None (not a question)."""
     s = sentence.strip().lower()
     if not s:
         return None
@@ -172,7 +180,8 @@ def _sentence_kind(sentence: str) -> str | None:
 class CallFeatures:
     """Counts over one transcript window; candidate-side unless the name says persona.
 
-    "Turns" count utterances; ``*_terms``/``pressure``/``dismissive`` count phrase hits.
+    ``*_terms`` and ``*_positive``/``*_negative`` count phrase hits; everything else counts
+    turns (``dismissive`` = candidate turns with dismissive language, and so on).
     """
 
     candidate_turns: int = 0
@@ -186,7 +195,11 @@ class CallFeatures:
     monologue_turns: int = 0
     acknowledgements: int = 0
     acknowledge_turns: int = 0
-    explored_acknowledgements: int = 0
+    objection_responses: int = 0
+    explored_objections: int = 0
+    acknowledged_objections: int = 0
+    questioned_objections: int = 0
+    qualification_questions: int = 0
     reflections: int = 0
     dismissive: int = 0
     pressure: int = 0
@@ -226,6 +239,7 @@ def extract_features(window: Sequence[TranscriptLine]) -> CallFeatures:
     """Compute :class:`CallFeatures` for ``window`` (oldest line first)."""
     n: dict[str, int] = dict.fromkeys(CallFeatures.__slots__, 0)
     previous_persona: set[str] = set()
+    concern_pending = False  # the persona's last turn raised a concern
 
     for line in window:
         text = " ".join(line.text.lower().replace("\u2019", "'").split())
@@ -233,9 +247,12 @@ def extract_features(window: Sequence[TranscriptLine]) -> CallFeatures:
         if line.role == "assistant":
             n["persona_turns"] += 1
             n["persona_words"] += len(tokens)
-            n["persona_objection_turns"] += _PERSONA_OBJECTION.search(text) is not None
+            negative = _count(text, _PERSONA_NEGATIVE)
             n["persona_positive"] += _count(text, _PERSONA_POSITIVE)
-            n["persona_negative"] += _count(text, _PERSONA_NEGATIVE)
+            n["persona_negative"] += negative
+            # Open frustration is a concern too, and the one most worth exploring.
+            concern_pending = negative > 0 or _PERSONA_OBJECTION.search(text) is not None
+            n["persona_objection_turns"] += concern_pending
             previous_persona = _content(tokens)
             continue
 
@@ -244,11 +261,24 @@ def extract_features(window: Sequence[TranscriptLine]) -> CallFeatures:
         n["longest_monologue"] = max(n["longest_monologue"], len(tokens))
         n["monologue_turns"] += len(tokens) > MONOLOGUE_WORDS
 
-        kinds = [_sentence_kind(s) for s in _SENTENCE.findall(text)]
+        sentences = _SENTENCE.findall(text)
+        kinds = [_sentence_kind(s) for s in sentences]
         asked = sum(k is not None for k in kinds)
         n["questions"] += asked
-        n["open_questions"] += sum(k == "open" for k in kinds)
+        # "So what do you think, can we get the paperwork going?" is a push, not discovery.
+        n["open_questions"] += sum(
+            k == "open" and _PRESSURE.search(s) is None
+            for k, s in zip(kinds, sentences, strict=True)
+        )
         n["question_turns"] += asked > 0
+        probed = any(
+            k is not None and _PRESSURE.search(s) is None
+            for k, s in zip(kinds, sentences, strict=True)
+        )
+        n["qualification_questions"] += sum(
+            k is not None and _QUALIFY.search(s) is not None
+            for k, s in zip(kinds, sentences, strict=True)
+        )
 
         # Reflecting = summarising in so many words, or re-using the other side's words.
         echoed = len(_content(tokens) & previous_persona)
@@ -258,11 +288,18 @@ def extract_features(window: Sequence[TranscriptLine]) -> CallFeatures:
         acks = _count(text, _ACKNOWLEDGE)
         n["acknowledgements"] += acks
         n["acknowledge_turns"] += acks > 0
-        # Acknowledge-then-explore (a question in the same turn), not acknowledge-and-pivot.
-        n["explored_acknowledgements"] += acks > 0 and asked > 0
+        if concern_pending:
+            # Best practice is acknowledge-then-explore (a question in the same turn),
+            # not acknowledge-and-pivot back to the pitch.
+            n["objection_responses"] += 1
+            n["explored_objections"] += acks > 0 and probed
+            n["acknowledged_objections"] += acks > 0 and not probed
+            n["questioned_objections"] += probed and not acks
+            concern_pending = False
 
-        n["dismissive"] += _count(text, _DISMISSIVE)
-        n["pressure"] += _count(text, _PRESSURE)
+        # Per turn, not per phrase: one pushy sentence often trips several cues.
+        n["dismissive"] += _DISMISSIVE.search(text) is not None
+        n["pressure"] += _PRESSURE.search(text) is not None
 
         pain = _count(text, _PAIN)
         n["pain_terms"] += pain
@@ -272,14 +309,14 @@ def extract_features(window: Sequence[TranscriptLine]) -> CallFeatures:
         n["value_terms"] += _count(text + " ", _VALUE)
         quantified = any(t.isdigit() or t in _NUMBER_WORDS for t in tokens)
         n["quantified_turns"] += quantified
-        # Value tied to what the other side just said, rather than a generic pitch.
+        # Quantified value tied to what the other side just said, not a generic claim.
         n["grounded_value_turns"] += (
-            (quantified or _VALUE.search(text + " ") is not None) and echoed >= 2
+            quantified and _VALUE.search(text + " ") is not None and echoed >= 2
         )
 
         steps = _count(text, _NEXT_STEP)
         n["next_steps"] += steps
-        vague = _count(text, _VAGUE)
+        vague = _VAGUE.search(text) is not None
         n["vague_next_steps"] += vague
         if steps:
             # "sometime next week or so" names a time but commits to nothing.

@@ -129,8 +129,7 @@ def analysis_json_schema(rubric: Rubric) -> dict[str, Any]:
     factors = {
         "type": "object",
         "properties": {
-            f.name: {**score, "description": f"{f.label}: {f.description}"}
-            for f in rubric.factors
+            f.name: {**score, "description": f"{f.label}: {f.description}"} for f in rubric.factors
         },
         "required": list(rubric.factor_names),
         "additionalProperties": False,

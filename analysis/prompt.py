@@ -179,9 +179,7 @@ def _factor_lines(rubric: Rubric) -> str:
 @cache
 def system_prompt(rubric: Rubric, language: str = "en") -> str:
     """The system prompt for ``rubric`` (cached: rubrics are frozen and hashable)."""
-    injection, curveball = (
-        _SALES_EXAMPLES if rubric.blueprint == "sales" else _INTERVIEW_EXAMPLES
-    )
+    injection, curveball = _SALES_EXAMPLES if rubric.blueprint == "sales" else _INTERVIEW_EXAMPLES
     return _template().substitute(
         coach=rubric.coach,
         call=rubric.call,

@@ -1,0 +1,345 @@
+"""Say Meter analysis with an OpenAI chat model, with our own bounded retries.
+
+The caller owns the ``openai.AsyncOpenAI`` client (one per process, so connections are
+pooled) and should build it with ``max_retries=0``: this module retries with its own
+policy (timeouts per attempt, retry-after, re-asking on invalid output) and the SDK's
+hidden retries would multiply the attempts and blow the latency budget::
+
+    client = openai.AsyncOpenAI(api_key=key, max_retries=0)
+    analyzer = OpenAIAnalyzer(client, model="gpt-4o", timeout=15, max_attempts=3)
+    result = await analyzer.analyze(window, rubric_for("sales"))
+
+Every answer is parsed with orjson and validated as an :class:`AnalysisResult` with
+exactly the rubric's factors; anything else fails the attempt. After the last attempt
+:class:`AnalysisError` carries a reason code. Messages never include the API key (nor
+the transcript); provider error text is redacted before it is logged or raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import openai
+import orjson
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+from openai.types.chat.completion_create_params import ResponseFormat
+from pydantic import ValidationError
+
+from analysis.errors import AnalysisError, AnalysisErrorReason
+from analysis.models import AnalysisResult, TranscriptLine, analysis_json_schema
+from analysis.prompt import build_messages
+from analysis.rubrics import Rubric
+
+__all__ = ["DEFAULT_MODEL", "SCHEMA_NAME", "OpenAIAnalyzer", "RetryPolicy"]
+
+DEFAULT_MODEL = "gpt-4o"
+SCHEMA_NAME = "say_meter_analysis"
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_SECRET = re.compile(r"\b(?:sk|rk|sess)-[A-Za-z0-9_\-*]{4,}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter between attempts.
+
+    Delay before attempt n+1 is ``min(max_delay, base_delay * 2**(n-1))``, of which the
+    upper ``jitter`` fraction is random, so concurrent sessions hit by the same outage do
+    not retry in lockstep. A 429's retry-after wins when present, capped at
+    ``max_retry_after`` (a live meter is useless minutes later).
+    """
+
+    max_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 4.0
+    max_retry_after: float = 10.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
+            raise ValueError("delays must be >= 0")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be within 0..1")
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay after failed attempt number ``attempt`` (1-based)."""
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return delay * (1 - self.jitter) + delay * self.jitter * rng.random()
+
+
+class _AttemptFailed(Exception):
+    def __init__(
+        self,
+        reason: AnalysisErrorReason,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason: AnalysisErrorReason = reason
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status_code = status_code
+
+
+class _SchemaUnsupported(Exception):
+    """The model rejected json_schema response_format: switch to json_object."""
+
+
+def _redact(text: str, limit: int = 200) -> str:
+    text = _SECRET.sub("[redacted]", " ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _provider_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return _redact(str(body["message"]))
+    return f"HTTP {error.status_code}"
+
+
+def _is_schema_unsupported(error: openai.BadRequestError) -> bool:
+    body = error.body if isinstance(error.body, Mapping) else {}
+    text = " ".join(
+        str(part) for part in (body.get("message"), body.get("param"), body.get("code"))
+    ).lower()
+    return "response_format" in text or "json_schema" in text
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or HTTP date)."""
+    try:
+        if "retry-after-ms" in headers:
+            value = float(headers["retry-after-ms"]) / 1000
+            return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        value = when.timestamp() - time.time()
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def _to_params(messages: Sequence[Mapping[str, str]]) -> list[ChatCompletionMessageParam]:
+    params: list[ChatCompletionMessageParam] = []
+    for message in messages:
+        if message["role"] == "system":
+            params.append(
+                ChatCompletionSystemMessageParam(role="system", content=message["content"])
+            )
+        else:
+            params.append(ChatCompletionUserMessageParam(role="user", content=message["content"]))
+    return params
+
+
+def _strip_fences(content: str) -> str:
+    # json_object mode occasionally wraps the object in a markdown fence.
+    text = content.strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text[3:-3]
+        if text.lower().startswith("json"):
+            text = text[4:]
+    return text
+
+
+def parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
+    """Validate one completion as an :class:`AnalysisResult` for ``rubric``.
+
+    Raises ``_AttemptFailed`` (retryable) for anything that is not a complete, valid
+    answer: truncation, refusal, non-JSON, schema violations, wrong factor names.
+    """
+    if not isinstance(completion, ChatCompletion) or not completion.choices:
+        raise _AttemptFailed("invalid_json", "response was not a chat completion")
+    choice = completion.choices[0]
+    if choice.message.refusal:
+        raise _AttemptFailed("refusal", "the model refused to analyze the call")
+    if choice.finish_reason == "content_filter":
+        raise _AttemptFailed("refusal", "the content filter stopped the answer")
+    if choice.finish_reason == "length":
+        raise _AttemptFailed("truncated", "the answer was cut off (finish_reason=length)")
+    content = choice.message.content
+    if not content:
+        raise _AttemptFailed("invalid_json", "the answer was empty")
+    try:
+        data = orjson.loads(_strip_fences(content))
+    except orjson.JSONDecodeError:
+        raise _AttemptFailed("invalid_json", "the answer was not valid JSON") from None
+    try:
+        result = AnalysisResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "result"
+        raise _AttemptFailed(
+            "invalid_result",
+            f"{exc.error_count()} validation error(s), first at {where}: {first['type']}",
+        ) from None
+    missing, unknown = result.missing_factors(rubric), result.unknown_factors(rubric)
+    if missing or unknown:
+        raise _AttemptFailed(
+            "invalid_result",
+            f"factors do not match the {rubric.blueprint} rubric "
+            f"(missing: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})",
+        )
+    return result
+
+
+class OpenAIAnalyzer:
+    """Analyze transcript windows with an OpenAI chat model (structured output)."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str = DEFAULT_MODEL,
+        timeout: float = 15.0,
+        max_attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        temperature: float | None = 0.2,
+        max_completion_tokens: int | None = 1500,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self._client = client
+        self.model = model
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy(max_attempts=max_attempts)
+        self._temperature = temperature
+        self._max_tokens = max_completion_tokens
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        # Models that answered "json_schema not supported": use json_object from then on.
+        self._json_object_models: set[str] = set()
+
+    def __repr__(self) -> str:  # never shows the client (and so never the key)
+        return f"OpenAIAnalyzer(model={self.model!r}, timeout={self.timeout})"
+
+    def uses_json_object(self) -> bool:
+        """True once this analyzer has fallen back to json_object for its model."""
+        return self.model in self._json_object_models
+
+    def _response_format(self, rubric: Rubric) -> ResponseFormat:
+        if self.uses_json_object():
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": SCHEMA_NAME,
+                "strict": True,
+                "schema": analysis_json_schema(rubric),
+            },
+        }
+
+    async def analyze(
+        self, window: Sequence[TranscriptLine], rubric: Rubric, language: str = "en"
+    ) -> AnalysisResult:
+        """One analysis of ``window``; raises :class:`AnalysisError` when all attempts fail."""
+        messages = _to_params(build_messages(window, rubric, language))
+        attempts = self.retry.max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(messages, rubric)
+            except _SchemaUnsupported:
+                # Capability negotiation, not a failure: retry at once, same attempt.
+                log.info("model %s rejects json_schema; falling back to json_object", self.model)
+                self._json_object_models.add(self.model)
+                attempt -= 1
+                continue
+            except _AttemptFailed as failure:
+                final = not failure.retryable or attempt >= attempts
+                log.warning(
+                    "analysis attempt %d/%d with %s failed (%s): %s",
+                    attempt,
+                    attempts,
+                    self.model,
+                    failure.reason,
+                    failure.message,
+                )
+                if final:
+                    raise AnalysisError(
+                        failure.reason,
+                        f"{failure.message} (after {attempt} attempt{'s' * (attempt > 1)})",
+                        attempts=attempt,
+                        status_code=failure.status_code,
+                    ) from None
+                delay = self.retry.backoff(attempt, self._rng)
+                if failure.retry_after is not None:
+                    delay = min(failure.retry_after, self.retry.max_retry_after)
+                await self._sleep(delay)
+
+    async def _attempt(
+        self, messages: list[ChatCompletionMessageParam], rubric: Rubric
+    ) -> AnalysisResult:
+        json_schema_mode = not self.uses_json_object()
+        try:
+            async with asyncio.timeout(self.timeout):
+                completion = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    response_format=self._response_format(rubric),
+                    temperature=openai.omit if self._temperature is None else self._temperature,
+                    max_completion_tokens=(
+                        openai.omit if self._max_tokens is None else self._max_tokens
+                    ),
+                    timeout=self.timeout,
+                )
+        except (TimeoutError, openai.APITimeoutError):
+            raise _AttemptFailed("timeout", f"no answer within {self.timeout:g}s") from None
+        except openai.APIConnectionError:
+            raise _AttemptFailed("connection", "could not reach the model API") from None
+        except openai.RateLimitError as exc:
+            raise _AttemptFailed(
+                "rate_limited",
+                _provider_message(exc),
+                retry_after=_retry_after(exc.response.headers),
+                status_code=exc.status_code,
+            ) from None
+        except openai.BadRequestError as exc:
+            if json_schema_mode and _is_schema_unsupported(exc):
+                raise _SchemaUnsupported from None
+            raise _AttemptFailed(
+                "bad_status", _provider_message(exc), retryable=False, status_code=400
+            ) from None
+        except openai.APIStatusError as exc:
+            raise _AttemptFailed(
+                "bad_status",
+                _provider_message(exc),
+                retryable=exc.status_code >= 500,
+                status_code=exc.status_code,
+            ) from None
+        except (openai.APIResponseValidationError, ValueError):
+            # A 200 whose body is not JSON (the SDK's json() raises ValueError).
+            raise _AttemptFailed("invalid_json", "response body was not JSON") from None
+        return parse_completion(completion, rubric)

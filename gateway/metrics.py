@@ -55,17 +55,13 @@ class Counter(_Metric):
         return self._values.get(labels, 0.0)
 
     def samples(self) -> list[str]:
-        return [
-            f"{self.name}{_labels(self.label_names, k)} {v:g}" for k, v in self._values.items()
-        ]
+        return [f"{self.name}{_labels(self.label_names, k)} {v:g}" for k, v in self._values.items()]
 
 
 class Gauge(_Metric):
     kind = "gauge"
 
-    def __init__(
-        self, name: str, help_text: str, fn: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, name: str, help_text: str, fn: Callable[[], float] | None = None) -> None:
         super().__init__(name, help_text)
         self._value = 0.0
         self._fn = fn

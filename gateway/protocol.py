@@ -123,12 +123,16 @@ def _parse(raw: str | bytes) -> tuple[dict[str, Any], str | None]:
     return data, ref_text
 
 
-def _check_type(data: dict[str, Any], mine: frozenset[str], theirs: frozenset[str], ref: str | None) -> None:
+def _check_type(
+    data: dict[str, Any], mine: frozenset[str], theirs: frozenset[str], ref: str | None
+) -> None:
     kind = data.get("type")
     if not isinstance(kind, str) or not kind:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "frame needs a string 'type'", ref)
     if kind in theirs and kind not in mine:
-        raise ProtocolError(ErrorCode.ROLE_NOT_ALLOWED, f"'{kind}' frames are not allowed here", ref)
+        raise ProtocolError(
+            ErrorCode.ROLE_NOT_ALLOWED, f"'{kind}' frames are not allowed here", ref
+        )
     if kind not in mine:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type '{kind[:40]}'", ref)
 
@@ -148,7 +152,9 @@ def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFram
         raise _validation(err, ref) from None
     if isinstance(frame, TranscriptFrame) and len(frame.text) > max_text_chars:
         raise ProtocolError(
-            ErrorCode.TEXT_TOO_LONG, f"text is {len(frame.text)} characters; limit {max_text_chars}", ref
+            ErrorCode.TEXT_TOO_LONG,
+            f"text is {len(frame.text)} characters; limit {max_text_chars}",
+            ref,
         )
     return frame
 
@@ -160,7 +166,10 @@ def decode_panel(raw: str | bytes) -> ApplyFrame | DismissFrame | ManualCommandF
         frame = _PANEL.validate_python(data)
     except ValidationError as err:
         raise _validation(err, ref) from None
-    if isinstance(frame, ManualCommandFrame) and len(orjson.dumps(frame.payload)) > _MAX_PAYLOAD_BYTES:
+    if (
+        isinstance(frame, ManualCommandFrame)
+        and len(orjson.dumps(frame.payload)) > _MAX_PAYLOAD_BYTES
+    ):
         raise ProtocolError(ErrorCode.VALIDATION_ERROR, "payload is too large", ref)
     return frame
 

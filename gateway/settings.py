@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     voice_agent_provider: VoiceAgentProvider = Field(
         "elevenlabs", validation_alias=_env("VOICE_AGENT_PROVIDER")
     )
+    agent_cleanup_interval_s: float = Field(
+        60.0, gt=0, le=86_400, validation_alias=_env("AGENT_CLEANUP_INTERVAL")
+    )
 
     # Analysis cadence (the design's "every 10 messages, last 20")
     analysis_every: int = Field(10, ge=1, le=1000, validation_alias=_env("ANALYSIS_EVERY"))
@@ -89,7 +92,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(2, ge=1, le=100, validation_alias=_env("DB_POOL_MIN"))
     db_pool_max: int = Field(10, ge=1, le=200, validation_alias=_env("DB_POOL_MAX"))
     commit_max_delay_ms: float = Field(
-        2.0, ge=0, le=1000, validation_alias=_env("COMMIT_MAX_DELAY_MS")
+        0.0, ge=0, le=1000, validation_alias=_env("COMMIT_MAX_DELAY_MS")
     )
     commit_max_batch: int = Field(500, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH"))
 
@@ -166,4 +169,6 @@ def _stored_secret(data_dir: Path) -> str:
         tmp.replace(path)
         return value
     except OSError as err:
-        raise SettingsError(f"GATEWAY_DATA_DIR: cannot keep the JWT secret in {path}: {err}") from None
+        raise SettingsError(
+            f"GATEWAY_DATA_DIR: cannot keep the JWT secret in {path}: {err}"
+        ) from None

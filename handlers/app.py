@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.settings import Settings
-from handlers import health, openapi
+from handlers import (
+    health,
+    openapi,
+    realtime,
+    rest_personas,
+    rest_scenarios,
+    rest_sessions,
+    rest_voice_agent,
+)
 from handlers.http import Metrics, error_middleware, metrics_middleware
 from handlers.keys import DSN, METRICS, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from storage.pool import create_pool
@@ -40,5 +48,10 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[SESSION_ENDED_HOOKS] = []
     app.cleanup_ctx.append(_pool_ctx)
     health.setup(app)
+    realtime.setup(app)
     openapi.setup(app)
+    rest_personas.setup(app)
+    rest_scenarios.setup(app)
+    rest_sessions.setup(app)
+    rest_voice_agent.setup(app)
     return app

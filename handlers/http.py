@@ -30,9 +30,9 @@ __all__ = [
     "AccessLogger",
     "Metrics",
     "UnsupportedMediaError",
-    "metrics_middleware",
     "error_middleware",
     "json_response",
+    "metrics_middleware",
     "parse_uuid",
     "read_model",
     "require",
@@ -55,7 +55,8 @@ class Metrics:
     def create(cls) -> Metrics:
         return cls(
             requests=REGISTRY.counter(
-                "gateway_http_requests_total", "HTTP requests by route and status",
+                "gateway_http_requests_total",
+                "HTTP requests by route and status",
                 ("method", "route", "status"),
             ),
             latency=REGISTRY.histogram(
@@ -64,7 +65,9 @@ class Metrics:
         )
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
         status=status,
@@ -77,8 +80,12 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return orjson.dumps({"error": {"code": code, "message": message, "details": details or []}})
 
 
-def _error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> web.Response:
-    return web.Response(body=error_body(code, message, details), status=status, content_type="application/json")
+def _error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> web.Response:
+    return web.Response(
+        body=error_body(code, message, details), status=status, content_type="application/json"
+    )
 
 
 _HTTP_CODES = {
@@ -94,7 +101,7 @@ _HTTP_CODES = {
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every failure into the JSON error shape; never an HTML page, never a 500 for bad input."""
+    """Every failure becomes the JSON error shape: never an HTML page, never a 500 for bad input."""
     try:
         return await handler(request)
     except GatewayError as err:
@@ -106,7 +113,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, ErrorCode.INTERNAL if exc.status >= 500 else ErrorCode.VALIDATION_ERROR)
+        code = _HTTP_CODES.get(
+            exc.status, ErrorCode.INTERNAL if exc.status >= 500 else ErrorCode.VALIDATION_ERROR
+        )
         message = exc.reason if exc.status != 413 else "request body too large"
         resp = _error_response(exc.status, str(code), message)
         if exc.status == 405 and "Allow" in exc.headers:
@@ -151,7 +160,9 @@ async def _read(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise InvalidInputError("request body failed validation", details=validation_details(err)) from None
+        raise InvalidInputError(
+            "request body failed validation", details=validation_details(err)
+        ) from None
 
 
 def parse_uuid(value: str, what: str = "resource") -> uuid.UUID:
@@ -211,4 +222,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics.requests.inc(1, request.method, name, str(response.status))
         metrics.latency.observe(time.perf_counter() - started)
     return response
-

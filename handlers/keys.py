@@ -12,10 +12,26 @@ from aiohttp import web
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
     from handlers.api import ApiRoute
     from handlers.http import Metrics
+    from handlers.live import LiveService
+    from handlers.ws import Connection
+    from handlers.rest_voice_agent import AgentSweeper
 
-__all__ = ["API_ROUTES", "DSN", "METRICS", "POOL", "SESSION_ENDED_HOOKS", "SETTINGS"]
+__all__ = [
+    "AGENT_SWEEPER",
+    "API_ROUTES",
+    "CONNECTIONS",
+    "DSN",
+    "ELEVENLABS_RETRY",
+    "LIVE",
+    "METRICS",
+    "POOL",
+    "SESSION_ENDED_HOOKS",
+    "SETTINGS",
+    "VOICE_AGENTS",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
@@ -27,3 +43,11 @@ API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")
 SESSION_ENDED_HOOKS: web.AppKey[list[Callable[[uuid.UUID], Awaitable[None]]]] = web.AppKey(
     "session_ended_hooks"
 )
+# The ElevenLabs adapter (one aiohttp ClientSession per app) and the agent clean-up sweeper.
+VOICE_AGENTS: web.AppKey[ElevenLabsClient] = web.AppKey("voice_agents")
+AGENT_SWEEPER: web.AppKey[AgentSweeper] = web.AppKey("agent_sweeper")
+# Optional override of the ElevenLabs retry policy, set before startup (tests: tiny delays).
+ELEVENLABS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("elevenlabs_retry")
+# The live-session service (hub, bus, group commit) and every open WebSocket connection.
+LIVE: web.AppKey[LiveService] = web.AppKey("live")
+CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")

@@ -139,3 +139,34 @@ def token() -> Callable[..., str]:
 @pytest.fixture
 def admin_headers(token: Callable[..., str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(Role.ADMIN)}"}
+
+
+INSERT_SESSION = """
+WITH s AS (INSERT INTO interview_sessions (status) VALUES ('active') RETURNING id),
+     c AS (INSERT INTO session_counters (session_id) SELECT id FROM s)
+INSERT INTO interview_scope_packages (session_id, blueprint, selected_persona_id, selected_scenario_id)
+SELECT s.id, p.blueprint, p.id, (SELECT id FROM scenarios ORDER BY name LIMIT 1)
+FROM s, (SELECT id, blueprint FROM personas WHERE blueprint = $1 ORDER BY difficulty, name LIMIT 1) p
+RETURNING session_id
+"""
+
+
+async def create_session(pool: asyncpg.Pool, blueprint: str = "sales") -> uuid.UUID:
+    """An active interview session with a seeded persona and scenario, made directly in SQL."""
+    sid = await pool.fetchval(INSERT_SESSION, blueprint)
+    assert isinstance(sid, uuid.UUID)
+    return sid
+
+
+@pytest.fixture
+async def session_id(pool: asyncpg.Pool) -> uuid.UUID:
+    return await create_session(pool)
+
+
+@pytest.fixture
+async def server_url(
+    aiohttp_server: Callable[..., Any], settings: Settings, db_dsn: str
+) -> str:
+    """The app on a real port, for real WebSocket clients; returns `http://127.0.0.1:PORT`."""
+    server = await aiohttp_server(create_app(settings, db_dsn))
+    return f"http://127.0.0.1:{server.port}"

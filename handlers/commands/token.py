@@ -13,11 +13,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "token",
         help="print a signed bearer token (JWT, HS256)",
-        description="Print a token signed with GATEWAY_JWT_SECRET (or the one kept in the data dir).",
+        description="Print a token signed with GATEWAY_JWT_SECRET (or the data dir secret).",
     )
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--session", help="interview session id (required for candidate/interviewer)")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default GATEWAY_TOKEN_TTL)")
+    p.add_argument(
+        "--ttl", type=int, default=None, help="lifetime in seconds (default GATEWAY_TOKEN_TTL)"
+    )
     p.set_defaults(func=run)
 
 

@@ -16,17 +16,19 @@ from gateway.auth import Role, verify_token
 CLI = [sys.executable, "-m", "gateway"]
 
 
-async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+async def run_cli(*args: str, env: dict[str, str], limit_s: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    out, err = await asyncio.wait_for(proc.communicate(), limit_s)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI", "ELEVEN"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI", "ELEVEN"))
+    }
     env.pop("DATABASE_URL", None)
     env["GATEWAY_DATA_DIR"] = str(tmp_path / "data")
     env.update(extra)

@@ -1,0 +1,110 @@
+"""Builders for every gateway -> client frame, so the wire format lives next to the protocol.
+
+Event builders return plain dicts (stored as the `live_events` payload and encoded once for the
+wire); `event_id` and `session_id` are stamped on by whoever allocates the id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from gateway.protocol import PROTOCOL_VERSION
+
+__all__ = [
+    "ack",
+    "candidate_command",
+    "command_delivered_event",
+    "command_event",
+    "hello",
+    "presence_event",
+    "session_ended_event",
+    "suggestion_updated_event",
+    "transcript_event",
+]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def hello(session_id: uuid.UUID, round_number: int, last_seq: int) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "session_id": str(session_id),
+        "round_number": round_number,
+        "last_seq": last_seq,
+    }
+
+
+def ack(seq: int, message_id: uuid.UUID, duplicate: bool) -> dict[str, Any]:
+    return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+
+
+def transcript_event(
+    *,
+    message_id: uuid.UUID,
+    seq: int | None,
+    round_number: int,
+    role: str,
+    text: str,
+    timestamp: datetime | None,
+    word_count: int,
+    message_count: int,
+) -> dict[str, Any]:
+    return {
+        "type": "transcript",
+        "message_id": str(message_id),
+        "seq": seq,
+        "round_number": round_number,
+        "role": role,
+        "text": text,
+        "timestamp": _iso(timestamp),
+        "word_count": word_count,
+        "message_count": message_count,
+    }
+
+
+def _command_fields(command: Any) -> dict[str, Any]:
+    return {
+        "command_id": str(command["id"]),
+        "command_type": command["command_type"],
+        "payload": command["payload"],
+        "source": command["source"],
+        "suggestion_id": str(command["suggestion_id"]) if command["suggestion_id"] else None,
+        "created_at": _iso(command["created_at"]),
+    }
+
+
+def candidate_command(command: Any) -> dict[str, Any]:
+    """The frame the candidate client injects into the voice agent (no event id: not logged)."""
+    return {"type": "command", **_command_fields(command)}
+
+
+def command_event(command: Any) -> dict[str, Any]:
+    return {"type": "command", **_command_fields(command)}
+
+
+def suggestion_updated_event(
+    suggestion_id: uuid.UUID, status: str, command_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "suggestion_updated",
+        "suggestion_id": str(suggestion_id),
+        "status": status,
+        "command_id": str(command_id) if command_id else None,
+    }
+
+
+def command_delivered_event(command_id: uuid.UUID) -> dict[str, Any]:
+    return {"type": "command_delivered", "command_id": str(command_id)}
+
+
+def presence_event(candidate_connected: bool) -> dict[str, Any]:
+    return {"type": "presence", "candidate_connected": candidate_connected}
+
+
+def session_ended_event(ended_at: datetime | None) -> dict[str, Any]:
+    return {"type": "session_ended", "ended_at": _iso(ended_at)}

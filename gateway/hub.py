@@ -1,0 +1,321 @@
+"""The session hub: the one owner of every active session's live state.
+
+Per session it keeps the recent-message window analysis reads, the message count, the panel
+subscribers and the candidate link. It receives committed events from the bus and delivers them
+to panels strictly in `event_id` order: an event that arrives early (another writer committed
+first but published later, or another process) is held until the gap fills, and a gap that does
+not fill within `gap_timeout_s` is read back from the database. Delivery is `put()` into each
+socket's bounded outbox: serialized once, never awaited, so one slow socket delays nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+
+from analysis.models import TranscriptLine
+from gateway.bus import Audience, BusMessage
+from gateway.errors import CloseCode
+from gateway.outbox import Outbox
+from gateway.ports import HubStore, SessionSeed
+
+__all__ = ["CandidateLink", "PanelSubscription", "SessionHub", "SessionState"]
+
+log = logging.getLogger(__name__)
+
+CloseFn = Callable[[CloseCode, str], None]
+
+
+@dataclass(eq=False, slots=True)
+class PanelSubscription:
+    """A panel socket's place in the hub. While `backlog` is a list, live events are parked
+    there so the transport can send the database backlog first (resume without gaps)."""
+
+    outbox: Outbox
+    close: CloseFn
+    backlog: list[tuple[int, bytes]] | None = field(default_factory=list)
+    last_event_id: int = 0
+
+    def go_live(self, after: int) -> None:
+        """Send parked events newer than `after` (already sent from the database), then go live."""
+        parked, self.backlog = self.backlog or [], None
+        self.last_event_id = after
+        for event_id, data in parked:
+            self.offer(event_id, data)
+
+    def offer(self, event_id: int, data: bytes) -> None:
+        if self.backlog is not None:
+            self.backlog.append((event_id, data))
+        elif event_id > self.last_event_id:
+            self.last_event_id = event_id
+            self.outbox.put(data)
+
+
+@dataclass(eq=False, slots=True)
+class CandidateLink:
+    outbox: Outbox
+    close: CloseFn
+
+
+@dataclass(eq=False, slots=True)
+class SessionState:
+    session_id: uuid.UUID
+    status: str
+    round_number: int
+    blueprint: str
+    language: str
+    message_count: int
+    next_event_id: int
+    window: deque[TranscriptLine]
+    window_stale: bool = False
+    panels: set[PanelSubscription] = field(default_factory=set)
+    candidate: CandidateLink | None = None
+    held: dict[int, bytes] = field(default_factory=dict)
+    gap_timer: asyncio.TimerHandle | None = None
+    last_active: float = field(default_factory=time.monotonic)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("completed", "cancelled")
+
+    @property
+    def idle(self) -> bool:
+        return not self.panels and self.candidate is None and not self.held
+
+
+class SessionHub:
+    def __init__(
+        self,
+        store: HubStore,
+        *,
+        window: int = 20,
+        idle_ttl_s: float = 120.0,
+        gap_timeout_s: float = 0.25,
+    ) -> None:
+        self._store = store
+        self._window = window
+        self._idle_ttl = idle_ttl_s
+        self._gap_timeout = gap_timeout_s
+        self._sessions: dict[uuid.UUID, SessionState] = {}
+        self._loading: dict[uuid.UUID, asyncio.Future[SessionState | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    # -- session state -------------------------------------------------------------------
+
+    def get(self, session_id: uuid.UUID) -> SessionState | None:
+        return self._sessions.get(session_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[SessionState]:
+        return iter(list(self._sessions.values()))
+
+    async def acquire(self, session_id: uuid.UUID) -> SessionState | None:
+        """The session's state, warmed from the database on first use (single-flight)."""
+        state = self._sessions.get(session_id)
+        if state is not None:
+            state.last_active = time.monotonic()
+            return state
+        pending = self._loading.get(session_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[SessionState | None] = asyncio.get_running_loop().create_future()
+        self._loading[session_id] = future
+        try:
+            seed = await self._store.load_session(session_id, self._window)
+            state = self._create(seed) if seed is not None else None
+            future.set_result(state)
+            return state
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # mark retrieved; waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[session_id]
+
+    def _create(self, seed: SessionSeed) -> SessionState:
+        existing = self._sessions.get(seed.session_id)
+        if existing is not None:
+            return existing
+        state = SessionState(
+            session_id=seed.session_id,
+            status=seed.status,
+            round_number=seed.round_number,
+            blueprint=seed.blueprint,
+            language=seed.language,
+            message_count=seed.message_count,
+            next_event_id=seed.last_event_id + 1,
+            window=deque(seed.recent, maxlen=self._window),
+        )
+        self._sessions[seed.session_id] = state
+        return state
+
+    def record_transcript(
+        self, state: SessionState, line: TranscriptLine, message_count: int
+    ) -> None:
+        """Keep the analysis window; a count that jumps means another writer added messages."""
+        if message_count > state.message_count + 1:
+            state.window_stale = True
+        if message_count > state.message_count:
+            state.message_count = message_count
+            state.window.append(line)
+        state.last_active = time.monotonic()
+
+    async def window(self, session_id: uuid.UUID) -> list[TranscriptLine]:
+        """The last `window` messages; reloaded from the database if another writer interleaved."""
+        state = await self.acquire(session_id)
+        if state is None:
+            return []
+        if state.window_stale:
+            seed = await self._store.load_session(session_id, self._window)
+            if seed is not None:
+                state.window = deque(seed.recent, maxlen=self._window)
+                state.message_count = max(state.message_count, seed.message_count)
+            state.window_stale = False
+        return list(state.window)
+
+    def evict_idle(self, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        stale = [
+            sid
+            for sid, s in self._sessions.items()
+            if s.idle and now - s.last_active > self._idle_ttl
+        ]
+        for sid in stale:
+            state = self._sessions.pop(sid)
+            if state.gap_timer:
+                state.gap_timer.cancel()
+        return len(stale)
+
+    # -- subscribers ---------------------------------------------------------------------
+
+    @contextmanager
+    def panel(
+        self, state: SessionState, outbox: Outbox, close: CloseFn
+    ) -> Iterator[PanelSubscription]:
+        """Subscribe a panel; leaving the block unsubscribes, whatever happened inside."""
+        sub = PanelSubscription(outbox=outbox, close=close)
+        state.panels.add(sub)
+        try:
+            yield sub
+        finally:
+            state.panels.discard(sub)
+            state.last_active = time.monotonic()
+
+    @asynccontextmanager
+    async def candidate(
+        self, state: SessionState, outbox: Outbox, close: CloseFn
+    ) -> AsyncIterator[CandidateLink]:
+        """Attach the session's candidate client; a newer connection replaces (4001) the old."""
+        link = CandidateLink(outbox=outbox, close=close)
+        previous, state.candidate = state.candidate, link
+        if previous is not None:
+            previous.close(CloseCode.REPLACED, "replaced by a newer connection")
+        try:
+            yield link
+        finally:
+            if state.candidate is link:
+                state.candidate = None
+            state.last_active = time.monotonic()
+
+    def connections(self) -> tuple[int, int]:
+        panels = sum(len(s.panels) for s in self._sessions.values())
+        candidates = sum(1 for s in self._sessions.values() if s.candidate is not None)
+        return panels, candidates
+
+    # -- delivery from the bus -----------------------------------------------------------
+
+    def on_message(self, message: BusMessage) -> None:
+        state = self._sessions.get(message.session_id)
+        if state is None:
+            return  # nobody here watches this session; its state is warmed fresh when needed
+        state.last_active = time.monotonic()
+        if message.audience is Audience.CANDIDATE:
+            if state.candidate is not None:
+                state.candidate.outbox.put(message.data)
+        elif message.audience is Audience.END:
+            self._end(state, message)
+        elif message.event_id is not None:
+            self._deliver_ordered(state, message.event_id, message.data)
+
+    def _deliver_ordered(self, state: SessionState, event_id: int, data: bytes) -> None:
+        if event_id < state.next_event_id:
+            return  # already delivered (a gap fill raced the live publish)
+        if event_id > state.next_event_id:
+            state.held[event_id] = data
+            if state.gap_timer is None:
+                loop = asyncio.get_running_loop()
+                state.gap_timer = loop.call_later(self._gap_timeout, self._fill_gap, state)
+            return
+        self._fan_out(state, event_id, data)
+        state.next_event_id = event_id + 1
+        while state.next_event_id in state.held:
+            eid = state.next_event_id
+            self._fan_out(state, eid, state.held.pop(eid))
+            state.next_event_id = eid + 1
+        if not state.held and state.gap_timer is not None:
+            state.gap_timer.cancel()
+            state.gap_timer = None
+
+    @staticmethod
+    def _fan_out(state: SessionState, event_id: int, data: bytes) -> None:
+        for sub in tuple(state.panels):
+            sub.offer(event_id, data)
+
+    def _fill_gap(self, state: SessionState) -> None:
+        state.gap_timer = None
+        if not state.held:
+            return
+        task = asyncio.get_running_loop().create_task(self._fetch_gap(state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_gap(self, state: SessionState) -> None:
+        until = min(state.held) - 1
+        try:
+            events = await self._store.fetch_events(
+                state.session_id, state.next_event_id - 1, until
+            )
+        except Exception:
+            log.exception("gap fill failed for session %s; retrying", state.session_id)
+            events = []
+        if not events:
+            if state.held and state.gap_timer is None:
+                loop = asyncio.get_running_loop()
+                state.gap_timer = loop.call_later(self._gap_timeout * 4, self._fill_gap, state)
+            return
+        log.debug("filled event gap %s..%s for %s", events[0][0], events[-1][0], state.session_id)
+        for event_id, data in events:
+            self._deliver_ordered(state, event_id, data)
+
+    def _end(self, state: SessionState, message: BusMessage) -> None:
+        state.status = "completed"
+        if message.event_id is not None:
+            self._deliver_ordered(state, message.event_id, message.data)
+        if state.candidate is not None:
+            state.candidate.outbox.put(message.data)
+            state.candidate.close(CloseCode.SESSION_ENDED, "session ended")
+        for sub in tuple(state.panels):
+            sub.close(CloseCode.SESSION_ENDED, "session ended")
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def close_all(self, code: CloseCode, reason: str) -> int:
+        """Ask every socket to close (each transport closes concurrently); returns the count."""
+        count = 0
+        for state in self._sessions.values():
+            for sub in tuple(state.panels):
+                sub.close(code, reason)
+                count += 1
+            if state.candidate is not None:
+                state.candidate.close(code, reason)
+                count += 1
+        return count

@@ -1,0 +1,85 @@
+"""One bounded outbox and one writer task per socket.
+
+Publishers never await a peer: `put()` appends pre-serialized bytes and returns at once. The
+writer task drains the outbox through the socket's send callable. When a peer cannot keep up and
+the outbox passes its bound, the outbox is marked overflowed and `on_overflow` runs once: the
+transport closes that socket (1013) and the client resumes from its last event id, so a slow
+panel never delays ingest or other panels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import Enum
+
+__all__ = ["Outbox", "OutboxState"]
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class OutboxState(Enum):
+    OPEN = "open"
+    OVERFLOWED = "overflowed"
+    CLOSED = "closed"
+
+
+class Outbox:
+    __slots__ = ("_items", "_max", "_on_overflow", "_send", "_wakeup", "sent", "state")
+
+    def __init__(self, send: Send, max_items: int, on_overflow: Callable[[], None]) -> None:
+        self._send = send
+        self._max = max_items
+        self._on_overflow = on_overflow
+        self._items: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self.state = OutboxState.OPEN
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, data: bytes) -> bool:
+        """Queue bytes for this socket; False when the outbox is closed or just overflowed."""
+        if self.state is not OutboxState.OPEN:
+            return False
+        if len(self._items) >= self._max:
+            self.state = OutboxState.OVERFLOWED
+            self._items.clear()
+            self._wakeup.set()
+            self._on_overflow()
+            return False
+        self._items.append(data)
+        self._wakeup.set()
+        return True
+
+    def close(self) -> None:
+        """Stop accepting; the writer sends what is queued, then returns."""
+        if self.state is OutboxState.OPEN:
+            self.state = OutboxState.CLOSED
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """The socket's only writer. Returns when closed and drained, or on overflow/send error."""
+        items = self._items
+        while True:
+            while items:
+                if self.state is OutboxState.OVERFLOWED:
+                    return
+                data = items.popleft()
+                try:
+                    await self._send(data)
+                except (ConnectionError, RuntimeError) as err:
+                    log.debug("outbox send failed: %s", err)
+                    self.state = OutboxState.CLOSED
+                    items.clear()
+                    return
+                self.sent += 1
+            if self.state is not OutboxState.OPEN:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()

@@ -1,0 +1,352 @@
+"""The two WebSocket endpoints. Each socket has one reader (this handler) and one writer (its
+outbox task); everything else goes through `LiveService`.
+
+Auth, origin and session checks run before the upgrade, so refusals are plain HTTP JSON
+errors. Compression is off on purpose: events are serialized once and the same bytes go to
+every socket, which per-socket permessage-deflate would defeat (and it costs CPU per message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiohttp import WSMsgType, web
+
+from gateway.auth import Claims, Role
+from gateway.batcher import BatcherClosed
+from gateway.errors import (
+    CloseCode,
+    ErrorCode,
+    ForbiddenError,
+    GatewayError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
+from gateway.hub import SessionState
+from gateway.metrics import REGISTRY
+from gateway.outbox import Outbox
+from gateway.protocol import (
+    AnalyzeFrame,
+    ApplyFrame,
+    CommandAckFrame,
+    DismissFrame,
+    ManualCommandFrame,
+    ProtocolError,
+    TranscriptFrame,
+    decode_candidate,
+    decode_panel,
+    encode,
+    encode_error,
+)
+from gateway.ratelimit import Abuse, TokenBucket
+from gateway.scheduler import Trigger
+from gateway.settings import Settings
+from handlers.http import parse_uuid, require
+from handlers.keys import CONNECTIONS, LIVE, SETTINGS
+from handlers.live import LiveService
+from storage.live import last_seq
+from storage.transcripts import FrameOutcome, FrameResult
+
+__all__ = ["Connection", "setup"]
+
+log = logging.getLogger("gateway.ws")
+
+MAX_BACKLOG = 5000
+MAX_UNACKED = 512
+
+_connections = REGISTRY.counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
+_closed_slow = REGISTRY.counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
+_errors = REGISTRY.counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
+
+
+class GoneError(GatewayError):
+    status = 410
+    default_code = ErrorCode.SESSION_ENDED
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """One accepted socket: its outbox and writer, and an idempotent concurrent-safe close."""
+
+    ws: web.WebSocketResponse
+    kind: str
+    session_id: uuid.UUID
+    outbox: Outbox = field(init=False)
+    writer: asyncio.Task[None] = field(init=False)
+    closing: asyncio.Task[None] | None = None
+
+    def start(self, max_items: int) -> None:
+        self.outbox = Outbox(self._send, max_items, self._overflow)
+        self.writer = asyncio.get_running_loop().create_task(
+            self.outbox.run(), name=f"ws-writer-{self.kind}"
+        )
+
+    async def _send(self, data: bytes) -> None:
+        await self.ws.send_frame(data, WSMsgType.TEXT)
+
+    def _overflow(self) -> None:
+        _closed_slow.inc()
+        log.info("%s socket for %s could not keep up; closing 1013", self.kind, self.session_id)
+        self.close_soon(CloseCode.TRY_AGAIN_LATER, "slow consumer: reconnect with ?after=")
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.outbox.put(encode(frame))
+
+    def error(self, code: ErrorCode | str, message: str, ref: str | None = None) -> None:
+        _errors.inc(1, str(code))
+        self.outbox.put(encode_error(code, message, ref))
+
+    def close_soon(self, code: CloseCode, reason: str) -> None:
+        if self.closing is None:
+            self.closing = asyncio.get_running_loop().create_task(self.close(code, reason))
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        """Flush what is queued (briefly), then close the socket with `code`."""
+        self.outbox.close()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self.writer), 2.0)
+        if not self.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.close(code=int(code), message=reason.encode()[:120])
+
+    async def finish(self) -> None:
+        self.outbox.close()
+        if self.closing is not None:
+            await asyncio.gather(self.closing, return_exceptions=True)
+        self.writer.cancel()
+        await asyncio.gather(self.writer, return_exceptions=True)
+
+
+def _check_origin(request: web.Request, settings: Settings) -> None:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return  # not a browser
+    origin = origin.rstrip("/")
+    own = f"{request.scheme}://{request.host}"
+    if origin == own or origin in settings.allowed_origins:
+        return
+    raise ForbiddenError(f"origin {origin} is not allowed")
+
+
+async def _open(request: web.Request, role: Role) -> tuple[Claims, SessionState, LiveService]:
+    settings = request.app[SETTINGS]
+    live = request.app[LIVE]
+    session_id = parse_uuid(request.match_info["session_id"], "session")
+    claims = require(request, role, session_id=session_id, allow_query=True)
+    _check_origin(request, settings)
+    if live.hub.closing:
+        raise UnavailableError("gateway is shutting down; reconnect")
+    state = await live.hub.acquire(session_id)
+    if state is None:
+        raise NotFoundError("session not found")
+    if state.ended:
+        raise GoneError("session has ended")
+    return claims, state, live
+
+
+def _socket(settings: Settings) -> web.WebSocketResponse:
+    return web.WebSocketResponse(
+        heartbeat=settings.heartbeat_s,
+        max_msg_size=settings.max_frame_bytes,
+        compress=False,
+        decode_text=False,
+    )
+
+
+async def candidate_ws(request: web.Request) -> web.StreamResponse:
+    _claims, state, live = await _open(request, Role.CANDIDATE)
+    settings = request.app[SETTINGS]
+    sid = state.session_id
+    ws = _socket(settings)
+    await ws.prepare(request)
+    conn = Connection(ws, "candidate", sid)
+    conn.start(settings.outbox_max)
+    request.app[CONNECTIONS].add(conn)
+    _connections.inc(1, "candidate")
+    bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
+    abuse = Abuse()
+    unacked = asyncio.Semaphore(MAX_UNACKED)
+
+    def on_result(frame: TranscriptFrame, future: asyncio.Future[FrameResult]) -> None:
+        unacked.release()
+        ref = frame.ref or str(frame.seq)
+        if future.cancelled():
+            return
+        err = future.exception()
+        if err is not None:
+            conn.error(
+                ErrorCode.UNAVAILABLE, "frame not stored (database unavailable); resend it", ref
+            )
+            return
+        result = future.result()
+        if result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
+            assert result.message_id is not None
+            conn.send(
+                {
+                    "type": "ack",
+                    "seq": frame.seq,
+                    "message_id": str(result.message_id),
+                    "duplicate": result.outcome is FrameOutcome.DUPLICATE,
+                }
+            )
+        elif result.outcome is FrameOutcome.CONFLICT:
+            conn.error(
+                ErrorCode.SEQ_CONFLICT,
+                f"seq {frame.seq} was already stored with other content",
+                ref,
+            )
+        else:
+            conn.error(ErrorCode.SESSION_ENDED, "session is not active; frame not stored", ref)
+
+    try:
+        async with live.hub.candidate(state, conn.outbox, conn.close_soon):
+            conn.send(
+                {
+                    "type": "hello",
+                    "protocol": 1,
+                    "session_id": str(sid),
+                    "round_number": state.round_number,
+                    "last_seq": await last_seq(live.pool, sid, state.round_number),
+                }
+            )
+            for data in await live.pending_command_frames(sid):
+                conn.outbox.put(data)
+            await live.presence(sid, True)
+            async for msg in ws:
+                if msg.type is WSMsgType.BINARY:
+                    conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
+                    break
+                if msg.type is not WSMsgType.TEXT:
+                    break
+                if not bucket.take():
+                    conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
+                    if abuse.strike():
+                        conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+                        break
+                    continue
+                try:
+                    frame = decode_candidate(msg.data, max_text_chars=settings.max_text_chars)
+                except ProtocolError as perr:
+                    conn.error(perr.code, perr.message, perr.ref)
+                    if abuse.strike():
+                        conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
+                        break
+                    continue
+                if isinstance(frame, TranscriptFrame):
+                    await unacked.acquire()
+                    try:
+                        future = await live.submit(sid, frame)
+                    except BatcherClosed:
+                        unacked.release()
+                        conn.error(
+                            ErrorCode.UNAVAILABLE,
+                            "gateway is shutting down; resend after reconnect",
+                            str(frame.seq),
+                        )
+                        continue
+                    future.add_done_callback(lambda f, fr=frame: on_result(fr, f))
+                elif isinstance(frame, CommandAckFrame):
+                    await live.command_delivered(sid, frame.command_id)
+    finally:
+        request.app[CONNECTIONS].discard(conn)
+        await conn.finish()
+        if not live.hub.closing:
+            await live.presence(sid, False)
+    return ws
+
+
+async def panel_ws(request: web.Request) -> web.StreamResponse:
+    after_raw = request.query.get("after")
+    after: int | None = None
+    if after_raw is not None:
+        if not after_raw.isdigit() or len(after_raw) > 18:
+            raise InvalidInputError("after must be a non-negative integer event id")
+        after = int(after_raw)
+    _claims, state, live = await _open(request, Role.INTERVIEWER)
+    settings = request.app[SETTINGS]
+    sid = state.session_id
+    ws = _socket(settings)
+    await ws.prepare(request)
+    conn = Connection(ws, "panel", sid)
+    conn.start(settings.outbox_max)
+    request.app[CONNECTIONS].add(conn)
+    _connections.inc(1, "panel")
+    bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
+    abuse = Abuse()
+    try:
+        with live.hub.panel(state, conn.outbox, conn.close_soon) as sub:
+            backlog = (
+                await live.fetch_events(sid, after, limit=MAX_BACKLOG + 1)
+                if after is not None
+                else None
+            )
+            if (
+                backlog is None
+                or len(backlog) > MAX_BACKLOG
+                or (not backlog and after is not None and after >= state.next_event_id)
+            ):
+                data, last = await live.snapshot(state, reset=backlog is not None)
+                conn.outbox.put(data)
+                sub.go_live(last)
+            else:
+                for _, data in backlog:
+                    conn.outbox.put(data)
+                sub.go_live(backlog[-1][0] if backlog else after or 0)
+            async for msg in ws:
+                if msg.type is WSMsgType.BINARY:
+                    conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
+                    break
+                if msg.type is not WSMsgType.TEXT:
+                    break
+                if not bucket.take():
+                    conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
+                    if abuse.strike():
+                        conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+                        break
+                    continue
+                try:
+                    await _panel_frame(live, state, conn, msg.data)
+                except ProtocolError as perr:
+                    conn.error(perr.code, perr.message, perr.ref)
+                    if abuse.strike():
+                        conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
+                        break
+    finally:
+        request.app[CONNECTIONS].discard(conn)
+        await conn.finish()
+    return ws
+
+
+async def _panel_frame(
+    live: LiveService, state: SessionState, conn: Connection, raw: bytes
+) -> None:
+    frame = decode_panel(raw)
+    ref = frame.ref
+    try:
+        if isinstance(frame, ApplyFrame):
+            await live.apply(state, frame.suggestion_id)
+        elif isinstance(frame, DismissFrame):
+            await live.dismiss(state, frame.suggestion_id)
+        elif isinstance(frame, ManualCommandFrame):
+            await live.manual_command(state, frame.command_type, frame.payload)
+        elif isinstance(frame, AnalyzeFrame):
+            if live.on_trigger is None:
+                raise UnavailableError("analysis is not running in this gateway")
+            live.on_trigger(Trigger(state.session_id, "manual"))
+    except GatewayError as err:
+        conn.error(err.code, err.message, ref or (str(getattr(frame, "suggestion_id", "")) or None))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        log.warning("panel frame failed for %s: %s", state.session_id, err)
+        conn.error(ErrorCode.UNAVAILABLE, "database unavailable; try again", ref)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ws/candidate/{session_id}", candidate_ws)
+    app.router.add_get("/ws/panel/{session_id}", panel_ws)

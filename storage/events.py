@@ -1,0 +1,111 @@
+"""The per-session event log (`live_events`) and the counters that number it.
+
+Event ids come from `session_counters.last_event_id`, bumped inside the writer's transaction.
+The row lock that bump takes serializes writers per session, so ids are handed out in commit
+order and are gap-free among committed events, across any number of gateway processes.
+Sessions are always locked in id order, so multi-session batches cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "Bump",
+    "EventRow",
+    "bump_counters",
+    "fetch_events",
+    "insert_events",
+    "last_event_id",
+]
+
+LOCK_COUNTERS = """
+SELECT session_id FROM session_counters WHERE session_id = ANY($1::uuid[])
+ORDER BY session_id FOR UPDATE
+"""
+
+BUMP_COUNTERS = """
+UPDATE session_counters AS c
+SET last_event_id = c.last_event_id + i.events, message_count = c.message_count + i.messages
+FROM unnest($1::uuid[], $2::int[], $3::int[]) AS i(session_id, events, messages)
+WHERE c.session_id = i.session_id
+RETURNING c.session_id, c.last_event_id, c.message_count
+"""
+
+INSERT_EVENTS = """
+INSERT INTO live_events (session_id, event_id, event_type, payload)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
+"""
+
+SELECT_EVENTS = """
+SELECT event_id, payload::text AS frame FROM live_events
+WHERE session_id = $1 AND event_id > $2 AND event_id <= $3
+ORDER BY event_id LIMIT $4
+"""
+
+SELECT_LAST_EVENT = "SELECT last_event_id FROM session_counters WHERE session_id = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class Bump:
+    """After a bump: the session's new last event id and message count."""
+
+    last_event_id: int
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    session_id: uuid.UUID
+    event_id: int
+    event_type: str
+    payload: dict[str, Any]
+
+
+async def bump_counters(
+    conn: asyncpg.Connection, increments: dict[uuid.UUID, tuple[int, int]]
+) -> dict[uuid.UUID, Bump]:
+    """Reserve `events` ids and add `messages` per session; call inside a transaction."""
+    ids = sorted(increments)
+    await conn.execute(LOCK_COUNTERS, ids)
+    rows = await conn.fetch(
+        BUMP_COUNTERS,
+        ids,
+        [increments[s][0] for s in ids],
+        [increments[s][1] for s in ids],
+    )
+    return {r["session_id"]: Bump(r["last_event_id"], r["message_count"]) for r in rows}
+
+
+async def insert_events(conn: asyncpg.Connection, events: Sequence[EventRow]) -> None:
+    if not events:
+        return
+    await conn.execute(
+        INSERT_EVENTS,
+        [e.session_id for e in events],
+        [e.event_id for e in events],
+        [e.event_type for e in events],
+        [e.payload for e in events],
+    )
+
+
+async def fetch_events(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    session_id: uuid.UUID,
+    after: int,
+    until: int | None = None,
+    limit: int = 5000,
+) -> list[tuple[int, bytes]]:
+    """Stored events after `after` (up to `until`), as the exact JSON frames panels receive."""
+    rows = await conn.fetch(SELECT_EVENTS, session_id, after, until or 2**62, limit)
+    return [(r["event_id"], r["frame"].encode()) for r in rows]
+
+
+async def last_event_id(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> int:
+    value = await conn.fetchval(SELECT_LAST_EVENT, session_id)
+    return int(value or 0)

@@ -1,0 +1,169 @@
+"""Reads for live sessions: what the hub warms with and what a panel's snapshot shows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "SessionRow",
+    "Snapshot",
+    "ensure_counters",
+    "last_seq",
+    "load_session_row",
+    "load_snapshot",
+]
+
+SELECT_SESSION = """
+SELECT s.id, s.status, s.round_number, s.ended_at,
+       coalesce(p.blueprint, sp.blueprint, 'sales') AS blueprint,
+       coalesce(p.language, 'en') AS language,
+       p.id AS persona_id, p.name AS persona_name, p.role AS persona_role,
+       p.difficulty AS persona_difficulty,
+       sc.id AS scenario_id, sc.name AS scenario_name,
+       coalesce(c.message_count, 0) AS message_count,
+       coalesce(c.last_event_id, 0) AS last_event_id
+FROM interview_sessions s
+LEFT JOIN interview_scope_packages sp ON sp.session_id = s.id
+LEFT JOIN personas p ON p.id = sp.selected_persona_id
+LEFT JOIN scenarios sc ON sc.id = sp.selected_scenario_id
+LEFT JOIN session_counters c ON c.session_id = s.id
+WHERE s.id = $1
+"""
+
+ENSURE_COUNTERS = """
+INSERT INTO session_counters (session_id) VALUES ($1) ON CONFLICT (session_id) DO NOTHING
+"""
+
+SELECT_TRANSCRIPT_TAIL = """
+SELECT id, seq, round_number, role, text, timestamp, word_count FROM (
+  SELECT id, seq, round_number, role, text, timestamp, word_count, created_at
+  FROM voice_transcripts WHERE session_id = $1
+  ORDER BY created_at DESC, seq DESC NULLS LAST LIMIT $2
+) t ORDER BY created_at, seq NULLS FIRST
+"""
+
+SELECT_LATEST_METER = """
+SELECT run_id, meter_score, meter_factors, reasoning, triggered_at, rubric, analyzer
+FROM voice_analysis WHERE session_id = $1 AND analysis_type = 'say_meter'
+ORDER BY triggered_at DESC, created_at DESC LIMIT 1
+"""
+
+SELECT_OPEN_SUGGESTIONS = """
+SELECT id, run_id, suggestion_category, suggestion_text, priority, label
+FROM voice_analysis
+WHERE session_id = $1 AND analysis_type <> 'say_meter'
+  AND coalesce(dismissed, false) = false AND applied_at IS NULL
+ORDER BY triggered_at DESC, created_at DESC LIMIT $2
+"""
+
+SELECT_SCORE_HISTORY = """
+SELECT run_id, meter_score, triggered_at FROM (
+  SELECT run_id, meter_score, triggered_at, created_at FROM voice_analysis
+  WHERE session_id = $1 AND analysis_type = 'say_meter'
+  ORDER BY triggered_at DESC, created_at DESC LIMIT $2
+) h ORDER BY triggered_at, created_at
+"""
+
+SELECT_ALERTS = """
+SELECT event_id, payload FROM live_events
+WHERE session_id = $1 AND event_type = 'alert' ORDER BY event_id DESC LIMIT $2
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: uuid.UUID
+    status: str
+    round_number: int
+    blueprint: str
+    language: str
+    persona: dict[str, Any] | None
+    scenario: dict[str, Any] | None
+    message_count: int
+    last_event_id: int
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("active", "scheduled")
+
+
+async def load_session_row(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID
+) -> SessionRow | None:
+    row = await conn.fetchrow(SELECT_SESSION, session_id)
+    if row is None:
+        return None
+    persona = (
+        {
+            "id": row["persona_id"],
+            "name": row["persona_name"],
+            "role": row["persona_role"],
+            "difficulty": row["persona_difficulty"],
+        }
+        if row["persona_id"]
+        else None
+    )
+    scenario = (
+        {"id": row["scenario_id"], "name": row["scenario_name"]} if row["scenario_id"] else None
+    )
+    return SessionRow(
+        id=row["id"],
+        status=row["status"],
+        round_number=row["round_number"],
+        blueprint=row["blueprint"],
+        language=row["language"],
+        persona=persona,
+        scenario=scenario,
+        message_count=row["message_count"],
+        last_event_id=row["last_event_id"],
+    )
+
+
+async def ensure_counters(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> None:
+    """Sessions created outside the API (or before counters existed) get their counters row."""
+    await conn.execute(ENSURE_COUNTERS, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    session: SessionRow
+    transcript: list[asyncpg.Record]
+    meter: asyncpg.Record | None
+    suggestions: list[asyncpg.Record]
+    history: list[asyncpg.Record]
+    alerts: list[asyncpg.Record]
+
+
+async def load_snapshot(
+    pool: asyncpg.Pool, session_id: uuid.UUID, *, transcript_lines: int = 20
+) -> Snapshot | None:
+    """Everything a panel shows, read in one repeatable-read transaction so it is consistent
+    with its `last_event_id`."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        session = await load_session_row(conn, session_id)
+        if session is None:
+            return None
+        return Snapshot(
+            session=session,
+            transcript=list(await conn.fetch(SELECT_TRANSCRIPT_TAIL, session_id, transcript_lines)),
+            meter=await conn.fetchrow(SELECT_LATEST_METER, session_id),
+            suggestions=list(await conn.fetch(SELECT_OPEN_SUGGESTIONS, session_id, 50)),
+            history=list(await conn.fetch(SELECT_SCORE_HISTORY, session_id, 200)),
+            alerts=list(await conn.fetch(SELECT_ALERTS, session_id, 50)),
+        )
+
+
+SELECT_LAST_SEQ = """
+SELECT coalesce(max(seq), 0) FROM voice_transcripts WHERE session_id = $1 AND round_number = $2
+"""
+
+
+async def last_seq(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID, round_number: int
+) -> int:
+    """The highest committed seq of a round: where a reconnecting candidate resumes."""
+    return int(await conn.fetchval(SELECT_LAST_SEQ, session_id, round_number))

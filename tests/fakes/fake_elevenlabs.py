@@ -1,0 +1,178 @@
+"""A local stand-in for the ElevenLabs agents API, scriptable to fail, stall or talk nonsense.
+
+    fake = FakeElevenLabs(api_key="xi-test")
+    await fake.start()                  # 127.0.0.1, a free port; fake.base_url
+    fake.script("create", Fail(429, retry_after=0), Fail(500), Garbage("not json"))
+    ...
+    fake.requests                       # every request: method, path, headers, json
+    await fake.stop()
+
+Scripted behaviours are consumed one per request (per endpoint: "create" or "delete"); with
+none left the fake answers like the real API. It checks the `xi-api-key` header (401) and the
+agents/create body shape (422 `{"detail": ...}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+__all__ = ["Delay", "Fail", "FakeElevenLabs", "Garbage", "Recorded"]
+
+
+@dataclass(frozen=True)
+class Fail:
+    status: int
+    retry_after: float | None = None
+    detail: str = "scripted failure"
+
+
+@dataclass(frozen=True)
+class Delay:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Garbage:
+    body: bytes | str  # e.g. "not json" or '{"no_agent_id": true}'
+    status: int = 200
+
+
+Behaviour = Fail | Delay | Garbage
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+def _shape_error(body: Any) -> str | None:
+    """Why an agents/create body is malformed (None when it is fine)."""
+    if not isinstance(body, dict):
+        return "body must be an object"
+    if not isinstance(body.get("name"), str) or not body["name"]:
+        return "name: a non-empty string is required"
+    agent = (body.get("conversation_config") or {}).get("agent") if isinstance(
+        body.get("conversation_config"), dict
+    ) else None
+    if not isinstance(agent, dict):
+        return "conversation_config.agent: an object is required"
+    prompt = agent.get("prompt")
+    if not isinstance(prompt, dict) or not isinstance(prompt.get("prompt"), str):
+        return "conversation_config.agent.prompt.prompt: a string is required"
+    if not isinstance(prompt.get("llm"), str):
+        return "conversation_config.agent.prompt.llm: a string is required"
+    if not isinstance(agent.get("first_message"), str):
+        return "conversation_config.agent.first_message: a string is required"
+    if "language" in agent and not isinstance(agent["language"], str):
+        return "conversation_config.agent.language: a string is required"
+    return None
+
+
+@dataclass
+class FakeElevenLabs:
+    api_key: str = "xi-test-key"
+    requests: list[Recorded] = field(default_factory=list)
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    base_url: str = ""
+    _scripts: dict[str, deque[Behaviour]] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def script(self, endpoint: str, *behaviours: Behaviour) -> None:
+        self._scripts.setdefault(endpoint, deque()).extend(behaviours)
+
+    def calls(self, method: str, prefix: str = "/v1/convai/agents") -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
+
+    @property
+    def create_calls(self) -> list[Recorded]:
+        return self.calls("POST", "/v1/convai/agents/create")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/convai/agents/create", self._create)
+        app.router.add_delete("/v1/convai/agents/{agent_id}", self._delete)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _record(self, request: web.Request) -> Recorded:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw
+        rec = Recorded(request.method, request.path, dict(request.headers), body)
+        self.requests.append(rec)
+        return rec
+
+    async def _scripted(self, endpoint: str) -> web.Response | None:
+        queue = self._scripts.get(endpoint)
+        while queue:
+            behaviour = queue.popleft()
+            if isinstance(behaviour, Delay):
+                await asyncio.sleep(behaviour.seconds)
+                continue
+            if isinstance(behaviour, Fail):
+                headers = {}
+                if behaviour.retry_after is not None:
+                    headers["Retry-After"] = str(behaviour.retry_after)
+                return web.json_response(
+                    {"detail": behaviour.detail}, status=behaviour.status, headers=headers
+                )
+            body = behaviour.body.encode() if isinstance(behaviour.body, str) else behaviour.body
+            return web.Response(body=body, status=behaviour.status, content_type="text/plain")
+        return None
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("xi-api-key") != self.api_key:
+            return web.json_response({"detail": "Invalid API key"}, status=401)
+        return None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        rec = await self._record(request)
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        scripted = await self._scripted("create")
+        if scripted is not None:
+            return scripted
+        problem = _shape_error(rec.json)
+        if problem is not None:
+            return web.json_response({"detail": problem}, status=422)
+        agent_id = f"agent_{next(self._ids):04d}"
+        self.agents[agent_id] = rec.json
+        return web.json_response({"agent_id": agent_id})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        scripted = await self._scripted("delete")
+        if scripted is not None:
+            return scripted
+        agent_id = request.match_info["agent_id"]
+        if self.agents.pop(agent_id, None) is None:
+            return web.json_response({"detail": "agent not found"}, status=404)
+        self.deleted.append(agent_id)
+        return web.json_response({})

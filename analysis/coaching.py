@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from analysis.features import CallFeatures
 from analysis.models import Priority, Suggestion
 from analysis.rubrics import Rubric
+from analysis.signals import blend_for
 
 __all__ = ["priority_for", "suggest"]
 
@@ -154,11 +155,9 @@ def _evidence(signal: str, f: CallFeatures, persona: str) -> str:
 
 def _targets(signals: Mapping[str, float], factors: Mapping[str, int]) -> list[str]:
     """Signals behind the weakest factors, weakest first, without repeats."""
-    from analysis.offline import FACTOR_SIGNALS  # late: offline imports this module
-
     out: list[str] = []
     for name, _score in sorted(factors.items(), key=lambda kv: (kv[1], kv[0])):
-        blend = FACTOR_SIGNALS.get(name, {"discovery": 1.0})
+        blend = blend_for(name)
         signal = min(blend, key=lambda s: (signals[s], s))  # its weakest ingredient
         if signal not in out:
             out.append(signal)

@@ -107,15 +107,19 @@ class _SchemaUnsupported(Exception):
     """The model rejected json_schema response_format: switch to json_object."""
 
 
-def _redact(text: str, limit: int = 200) -> str:
-    text = _SECRET.sub("[redacted]", " ".join(text.split()))
+def _redact(text: str, secrets: Sequence[str] = (), limit: int = 200) -> str:
+    """Provider text made safe to log: our key and anything key-shaped removed, cut short."""
+    text = " ".join(text.split())
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    text = _SECRET.sub("[redacted]", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _provider_message(error: openai.APIStatusError) -> str:
+def _provider_message(error: openai.APIStatusError, secrets: Sequence[str]) -> str:
     body = error.body
     if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-        return _redact(str(body["message"]))
+        return _redact(str(body["message"]), secrets)
     return f"HTTP {error.status_code}"
 
 
@@ -213,7 +217,14 @@ def parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
 
 
 class OpenAIAnalyzer:
-    """Analyze transcript windows with an OpenAI chat model (structured output)."""
+    """Analyze transcript windows with an OpenAI chat model (structured output).
+
+    ``timeout`` bounds each attempt (seconds); ``max_attempts`` is shorthand for
+    ``retry=RetryPolicy(max_attempts=...)`` and is ignored when ``retry`` is given.
+    ``sleep`` and ``rng`` exist so tests can observe backoff without waiting. One
+    instance is meant to be shared by all sessions: it only remembers which models
+    needed the json_object fallback.
+    """
 
     def __init__(
         self,
@@ -231,6 +242,10 @@ class OpenAIAnalyzer:
         if timeout <= 0:
             raise ValueError("timeout must be > 0")
         self._client = client
+        # Provider messages can echo the key ("Incorrect API key provided: ..."); keep it
+        # to scrub those, whatever its shape.
+        key = getattr(client, "api_key", None)
+        self._secrets: tuple[str, ...] = (key,) if isinstance(key, str) and len(key) >= 6 else ()
         self.model = model
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_attempts=max_attempts)
@@ -322,7 +337,7 @@ class OpenAIAnalyzer:
         except openai.RateLimitError as exc:
             raise _AttemptFailed(
                 "rate_limited",
-                _provider_message(exc),
+                _provider_message(exc, self._secrets),
                 retry_after=_retry_after(exc.response.headers),
                 status_code=exc.status_code,
             ) from None
@@ -330,12 +345,15 @@ class OpenAIAnalyzer:
             if json_schema_mode and _is_schema_unsupported(exc):
                 raise _SchemaUnsupported from None
             raise _AttemptFailed(
-                "bad_status", _provider_message(exc), retryable=False, status_code=400
+                "bad_status",
+                _provider_message(exc, self._secrets),
+                retryable=False,
+                status_code=400,
             ) from None
         except openai.APIStatusError as exc:
             raise _AttemptFailed(
                 "bad_status",
-                _provider_message(exc),
+                _provider_message(exc, self._secrets),
                 retryable=exc.status_code >= 500,
                 status_code=exc.status_code,
             ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from string import Template
 
@@ -176,7 +176,7 @@ def _factor_lines(rubric: Rubric) -> str:
     return "\n".join(lines)
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: weight overrides can make many distinct rubrics
 def system_prompt(rubric: Rubric, language: str = "en") -> str:
     """The system prompt for ``rubric`` (cached: rubrics are frozen and hashable)."""
     injection, curveball = _SALES_EXAMPLES if rubric.blueprint == "sales" else _INTERVIEW_EXAMPLES

@@ -295,6 +295,7 @@ class FakeOpenAI:
         return f"http://{self._host}:{self._port}/v1"
 
     async def start(self) -> None:
+        self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_route("*", "/{tail:.*}", self._not_found)

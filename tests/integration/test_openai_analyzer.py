@@ -286,10 +286,11 @@ async def test_client_errors_are_not_retried(
     assert sleeps == []
 
 
+@pytest.mark.parametrize("secret", ["sk-proj-SECRET0123456789abcdef", "plain-secret-42"])
 async def test_wrong_key_is_not_retried_and_never_logged(
-    fake: FakeOpenAI, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+    fake: FakeOpenAI, sleeps: Sleeps, caplog: pytest.LogCaptureFixture, secret: str
 ) -> None:
-    secret = "sk-proj-SECRET0123456789abcdef"  # the fake echoes it in its 401 message
+    # the fake echoes the presented key in its 401 message
     c = openai.AsyncOpenAI(base_url=fake.base_url, api_key=secret, max_retries=0)
     caplog.set_level(logging.DEBUG, logger="analysis")
     try:

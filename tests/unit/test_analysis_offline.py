@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from analysis.features import extract_features
 from analysis.models import AnalysisResult, Role, TranscriptLine
-from analysis.offline import FACTOR_SIGNALS, analyze_offline
+from analysis.offline import analyze_offline
 from analysis.rubrics import RUBRICS, rubric_for
+from analysis.signals import FACTOR_SIGNALS
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "transcripts"
 QUALITIES = ("strong", "mediocre", "poor")
@@ -149,7 +150,7 @@ def test_only_persona_lines_are_neutral() -> None:
     result = analyze_offline(lines, SALES)
     check(result, SALES.factor_names)
     assert result.say_meter.score == 50
-    assert "10 persona lines" in result.say_meter.reasoning
+    assert "10 prospect lines" in result.say_meter.reasoning
 
 
 @pytest.mark.parametrize("role", ["user", "assistant"])

@@ -175,7 +175,7 @@ def _strip_fences(content: str) -> str:
     return text
 
 
-def parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
+def _parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
     """Validate one completion as an :class:`AnalysisResult` for ``rubric``.
 
     Raises ``_AttemptFailed`` (retryable) for anything that is not a complete, valid
@@ -360,4 +360,4 @@ class OpenAIAnalyzer:
         except (openai.APIResponseValidationError, ValueError):
             # A 200 whose body is not JSON (the SDK's json() raises ValueError).
             raise _AttemptFailed("invalid_json", "response body was not JSON") from None
-        return parse_completion(completion, rubric)
+        return _parse_completion(completion, rubric)

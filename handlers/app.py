@@ -11,6 +11,7 @@ from gateway.settings import Settings
 from handlers import (
     health,
     openapi,
+    panel_page,
     realtime,
     rest_personas,
     rest_scenarios,
@@ -50,6 +51,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     health.setup(app)
     realtime.setup(app)
     openapi.setup(app)
+    panel_page.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)

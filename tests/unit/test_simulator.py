@@ -29,8 +29,13 @@ MESSAGES = [
 
 def hello(last_seq: int = 0, protocol: int = 1) -> bytes:
     return orjson.dumps(
-        {"type": "hello", "protocol": protocol, "session_id": "s", "round_number": 1,
-         "last_seq": last_seq}
+        {
+            "type": "hello",
+            "protocol": protocol,
+            "session_id": "s",
+            "round_number": 1,
+            "last_seq": last_seq,
+        }
     )
 
 
@@ -47,13 +52,18 @@ def test_frames_carry_seq_in_transcript_order_and_stay_until_acked() -> None:
     first = p.next_transcript(now)
     second = p.next_transcript(now)
     assert first == {
-        "type": "transcript", "seq": 1, "round_number": 1, "role": "assistant",
-        "text": "Hi, Sarah Chen here.", "timestamp": "2026-11-24T10:15:02.120Z",
+        "type": "transcript",
+        "seq": 1,
+        "round_number": 1,
+        "role": "assistant",
+        "text": "Hi, Sarah Chen here.",
+        "timestamp": "2026-11-24T10:15:02.120Z",
     }
     assert second["seq"] == 2 and second["role"] == "user"
     assert list(p.unacked) == [1, 2]
-    reaction = p.receive(orjson.dumps({"type": "ack", "seq": 1, "message_id": "m1",
-                                       "duplicate": False}))
+    reaction = p.receive(
+        orjson.dumps({"type": "ack", "seq": 1, "message_id": "m1", "duplicate": False})
+    )
     assert reaction.notes == ["ack seq 1"] and not reaction.send
     assert list(p.unacked) == [2] and p.acked == {1: "m1"}
     assert not p.finished
@@ -99,10 +109,16 @@ def test_nothing_is_sent_before_hello_or_past_the_end() -> None:
 @pytest.mark.parametrize(
     ("command_type", "payload", "text"),
     [
-        ("curveball_inject", {"curveball": "CFO wants quotes", "label": "Competitive Pressure"},
-         "[Curveball: Competitive Pressure] CFO wants quotes"),
-        ("difficulty_change", {"context_injection": "Push on budget"},
-         "[Interviewer guidance] Push on budget"),
+        (
+            "curveball_inject",
+            {"curveball": "CFO wants quotes", "label": "Competitive Pressure"},
+            "[Curveball: Competitive Pressure] CFO wants quotes",
+        ),
+        (
+            "difficulty_change",
+            {"context_injection": "Push on budget"},
+            "[Interviewer guidance] Push on budget",
+        ),
         ("context_update", {"text": "Mention a hiring freeze"}, "Mention a hiring freeze"),
     ],
 )
@@ -115,10 +131,15 @@ def test_commands_map_to_elevenlabs_contextual_update(
 
 def test_a_command_is_injected_once_and_acked_every_time() -> None:
     p = streaming()
-    command = orjson.dumps({
-        "type": "command", "command_id": "c1", "command_type": "curveball_inject",
-        "payload": {"curveball": "Budget freeze", "label": "Budget"}, "source": "ai_suggested",
-    })
+    command = orjson.dumps(
+        {
+            "type": "command",
+            "command_id": "c1",
+            "command_type": "curveball_inject",
+            "payload": {"curveball": "Budget freeze", "label": "Budget"},
+            "source": "ai_suggested",
+        }
+    )
     first = p.receive(command)
     assert first.send == [{"type": "command_ack", "command_id": "c1"}]
     assert any('"[Curveball: Budget] Budget freeze"' in n for n in first.notes)
@@ -131,8 +152,16 @@ def test_a_command_is_injected_once_and_acked_every_time() -> None:
 def test_end_call_hangs_up_the_voice_call() -> None:
     p = streaming()
     p.next_transcript()
-    reaction = p.receive(orjson.dumps({"type": "command", "command_id": "c9",
-                                       "command_type": "end_call", "payload": {"reason": "x"}}))
+    reaction = p.receive(
+        orjson.dumps(
+            {
+                "type": "command",
+                "command_id": "c9",
+                "command_type": "end_call",
+                "payload": {"reason": "x"},
+            }
+        )
+    )
     assert reaction.send == [{"type": "command_ack", "command_id": "c9"}]
     assert any("endSession()" in n for n in reaction.notes)
     assert not p.can_send_next() and not p.updates
@@ -144,12 +173,16 @@ def test_errors_retry_stop_or_fail() -> None:
     p = streaming()
     p.next_transcript()
     p.next_transcript()
-    retry = p.receive(orjson.dumps({"type": "error", "code": "unavailable", "message": "db",
-                                    "ref": "2"}))
+    retry = p.receive(
+        orjson.dumps({"type": "error", "code": "unavailable", "message": "db", "ref": "2"})
+    )
     assert retry.retry is not None and [f["seq"] for f in retry.retry] == [2]
     with pytest.raises(SimulatorError, match="seq_conflict"):
-        p.receive(orjson.dumps({"type": "error", "code": "seq_conflict", "message": "differs",
-                                "ref": "1"}))
+        p.receive(
+            orjson.dumps(
+                {"type": "error", "code": "seq_conflict", "message": "differs", "ref": "1"}
+            )
+        )
     ended = p.receive(orjson.dumps({"type": "session_ended", "ended_at": "t"}))
     assert ended.ended
 
@@ -164,10 +197,16 @@ def test_garbage_and_unknown_frames_are_ignored_with_a_note() -> None:
 @pytest.mark.parametrize(
     ("code", "action"),
     [
-        (1000, CloseAction.RECONNECT), (1001, CloseAction.RECONNECT),
-        (1011, CloseAction.RECONNECT), (1013, CloseAction.RECONNECT),
-        (None, CloseAction.RECONNECT), (4000, CloseAction.STOP), (4001, CloseAction.STOP),
-        (1008, CloseAction.FATAL), (1009, CloseAction.FATAL), (4002, CloseAction.FATAL),
+        (1000, CloseAction.RECONNECT),
+        (1001, CloseAction.RECONNECT),
+        (1011, CloseAction.RECONNECT),
+        (1013, CloseAction.RECONNECT),
+        (None, CloseAction.RECONNECT),
+        (4000, CloseAction.STOP),
+        (4001, CloseAction.STOP),
+        (1008, CloseAction.FATAL),
+        (1009, CloseAction.FATAL),
+        (4002, CloseAction.FATAL),
     ],
 )
 def test_close_codes_follow_the_protocol_table(code: int | None, action: CloseAction) -> None:

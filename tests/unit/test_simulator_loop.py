@@ -48,8 +48,17 @@ class FakeGateway:
 
     async def handler(self, ws: ServerConnection) -> None:
         self.connections += 1
-        await ws.send(json.dumps({"type": "hello", "protocol": 1, "session_id": "s",
-                                  "round_number": 1, "last_seq": max(self.stored, default=0)}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "protocol": 1,
+                    "session_id": "s",
+                    "round_number": 1,
+                    "last_seq": max(self.stored, default=0),
+                }
+            )
+        )
         if self.close_on_connect is not None:
             await ws.close(self.close_on_connect, "scripted")
             return
@@ -61,8 +70,16 @@ class FakeGateway:
             seq = frame["seq"]
             if seq in self.unavailable_once:
                 self.unavailable_once.discard(seq)
-                await ws.send(json.dumps({"type": "error", "code": "unavailable",
-                                          "message": "database down", "ref": str(seq)}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "error",
+                            "code": "unavailable",
+                            "message": "database down",
+                            "ref": str(seq),
+                        }
+                    )
+                )
                 continue
             duplicate = seq in self.stored
             self.stored.setdefault(seq, frame["text"])
@@ -73,8 +90,11 @@ class FakeGateway:
                 self.abort_after_commit.discard(seq)
                 ws.transport.abort()
                 return
-            await ws.send(json.dumps({"type": "ack", "seq": seq, "message_id": f"m{seq}",
-                                      "duplicate": duplicate}))
+            await ws.send(
+                json.dumps(
+                    {"type": "ack", "seq": seq, "message_id": f"m{seq}", "duplicate": duplicate}
+                )
+            )
             if seq in self.command_after:
                 await ws.send(json.dumps(self.command_after.pop(seq)))
 
@@ -96,8 +116,13 @@ async def gateway() -> AsyncIterator[tuple[FakeGateway, str]]:
 
 def make(url: str, lines: list[str], **kw: Any) -> Simulator:
     out: Callable[[str], None] = lines.append
-    options: dict[str, Any] = {"rate": FAST, "linger": 0.0, "backoff_base": 0.02,
-                               "backoff_cap": 0.05, "out": out}
+    options: dict[str, Any] = {
+        "rate": FAST,
+        "linger": 0.0,
+        "backoff_base": 0.02,
+        "backoff_cap": 0.05,
+        "out": out,
+    }
     options.update(kw)
     return Simulator(url, "s", "tok", MESSAGES, **options)
 
@@ -106,10 +131,13 @@ async def test_delivers_the_transcript_and_injects_commands(
     gateway: tuple[FakeGateway, str],
 ) -> None:
     fake, url = gateway
-    fake.command_after[3] = {"type": "command", "command_id": "c1",
-                             "command_type": "difficulty_change",
-                             "payload": {"context_injection": "Ask about budget"},
-                             "source": "ai_suggested"}
+    fake.command_after[3] = {
+        "type": "command",
+        "command_id": "c1",
+        "command_type": "difficulty_change",
+        "payload": {"context_injection": "Ask about budget"},
+        "source": "ai_suggested",
+    }
     lines: list[str] = []
     result = await asyncio.wait_for(make(url, lines).run(), 10)
     assert result.exit_code == 0 and result.reason == "transcript delivered"

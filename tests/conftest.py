@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -31,17 +33,20 @@ TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_dsn() -> Iterator[str]:
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", delete_on_stop=True)
+    # Not pytest's tmp_path: concurrent pytest runs prune each other's numbered temp dirs.
+    root = Path(tempfile.mkdtemp(prefix="ig-pg-"))
+    server = EmbeddedPostgres(root / "pgdata", delete_on_stop=True)
     uri = server.start()
     try:
         yield uri
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _admin_exec(admin_dsn: str, sql: str) -> None:

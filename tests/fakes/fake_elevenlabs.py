@@ -127,11 +127,11 @@ class FakeElevenLabs:
 
     async def _scripted(self, endpoint: str) -> web.Response | None:
         queue = self._scripts.get(endpoint)
-        while queue:
+        if queue:
             behaviour = queue.popleft()
-            if isinstance(behaviour, Delay):
+            if isinstance(behaviour, Delay):  # stall, then answer normally
                 await asyncio.sleep(behaviour.seconds)
-                continue
+                return None
             if isinstance(behaviour, Fail):
                 headers = {}
                 if behaviour.retry_after is not None:

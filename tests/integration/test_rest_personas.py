@@ -27,7 +27,8 @@ def new_persona(**overrides: Any) -> dict[str, Any]:
         "personality_traits": ["sharp", "curious"],
         "communication_style": "Terse.",
         "objection_patterns": ["Too slow."],
-        "prompt_template": "You are {persona.name} at {scenario.industry}. {difficulty_instructions}",
+        "prompt_template": "You are {persona.name} at {scenario.industry}. "
+        "{difficulty_instructions}",
         "first_message_template": "Hi, {persona.name} here.",
     }
     body.update(overrides)

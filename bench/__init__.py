@@ -1,0 +1,1 @@
+"""Benchmarks: start the gateway, drive it from separate processes, record docs/benchmarks.md."""

@@ -13,6 +13,7 @@ from handlers import (
     openapi,
     panel_page,
     realtime,
+    rest_transcript,
     rest_personas,
     rest_scenarios,
     rest_sessions,
@@ -50,6 +51,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_pool_ctx)
     health.setup(app)
     realtime.setup(app)
+    rest_transcript.setup(app)
     openapi.setup(app)
     panel_page.setup(app)
     rest_personas.setup(app)

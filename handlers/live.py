@@ -25,7 +25,7 @@ from gateway.errors import ErrorCode, GatewayError, NotFoundError
 from gateway.hub import SessionHub, SessionState
 from gateway.metrics import REGISTRY
 from gateway.ports import SessionSeed
-from gateway.protocol import TranscriptFrame, encode
+from gateway.protocol import encode
 from gateway.scheduler import Trigger
 from gateway.settings import Settings
 from storage import commands as command_store
@@ -139,15 +139,9 @@ class LiveService:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    async def submit(
-        self, session_id: uuid.UUID, frame: TranscriptFrame
-    ) -> asyncio.Future[FrameResult]:
+    async def submit(self, frame: NewFrame) -> asyncio.Future[FrameResult]:
         """Queue a frame for group commit; the future resolves once its batch has committed."""
-        return await self.committer.submit(
-            NewFrame(
-                session_id, frame.round_number, frame.seq, frame.role, frame.text, frame.timestamp
-            )
-        )
+        return await self.committer.submit(frame)
 
     async def _flush(self, batch: list[NewFrame]) -> list[FrameResult]:
         def build(

@@ -52,7 +52,7 @@ from handlers.http import parse_uuid, require
 from handlers.keys import CONNECTIONS, LIVE, SETTINGS
 from handlers.live import LiveService
 from storage.live import last_seq
-from storage.transcripts import FrameOutcome, FrameResult
+from storage.transcripts import FrameOutcome, FrameResult, NewFrame
 
 __all__ = ["Connection", "setup"]
 
@@ -242,7 +242,16 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                 if isinstance(frame, TranscriptFrame):
                     await unacked.acquire()
                     try:
-                        future = await live.submit(sid, frame)
+                        future = await live.submit(
+                            NewFrame(
+                                sid,
+                                frame.round_number,
+                                frame.seq,
+                                frame.role,
+                                frame.text,
+                                frame.timestamp,
+                            )
+                        )
                     except BatcherClosed:
                         unacked.release()
                         conn.error(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -24,11 +24,12 @@ __all__ = ["FrameOutcome", "FrameResult", "NewFrame", "insert_frames", "recent_l
 INSERT_FRAMES = """
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[],
-                       $6::timestamptz[], $7::int[])
-         AS t(session_id, round_number, seq, role, text, ts, word_count)
+                       $6::timestamptz[], $7::int[], $8::uuid[])
+         AS t(session_id, round_number, seq, role, text, ts, word_count, id)
 )
-INSERT INTO voice_transcripts (session_id, round_number, seq, role, text, timestamp, word_count)
-SELECT i.session_id, i.round_number, i.seq, i.role, i.text, coalesce(i.ts, now()), i.word_count
+INSERT INTO voice_transcripts (id, session_id, round_number, seq, role, text, timestamp, word_count)
+SELECT i.id, i.session_id, i.round_number, i.seq, i.role, i.text, coalesce(i.ts, now()),
+       i.word_count
 FROM input i JOIN interview_sessions s ON s.id = i.session_id AND s.status = 'active'
 ON CONFLICT (session_id, round_number, seq) WHERE seq IS NOT NULL DO NOTHING
 RETURNING id, session_id, round_number, seq, timestamp
@@ -51,15 +52,19 @@ SELECT role, text, seq, timestamp FROM (
 
 @dataclass(frozen=True, slots=True)
 class NewFrame:
+    """A frame to store. `seq` is None for the design's REST path without one (never deduped);
+    `id` is chosen here so each returned row maps back to its frame."""
+
     session_id: uuid.UUID
     round_number: int
-    seq: int
+    seq: int | None
     role: str
     text: str
     timestamp: datetime | None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property
-    def key(self) -> tuple[uuid.UUID, int, int]:
+    def key(self) -> tuple[uuid.UUID, int, int | None]:
         return (self.session_id, self.round_number, self.seq)
 
     @property
@@ -105,23 +110,27 @@ async def insert_frames(
             [f.text for f in frames],
             [f.timestamp for f in frames],
             [f.word_count for f in frames],
+            [f.id for f in frames],
         )
-        new = {(r["session_id"], r["round_number"], r["seq"]): r for r in inserted}
-        missing = [f for f in frames if f.key not in new]
-        existing: dict[tuple[uuid.UUID, int, int], asyncpg.Record] = {}
-        if missing:
+        stored = {r["id"]: r["timestamp"] for r in inserted}
+        # Not inserted: a resend of a stored seq (maybe stored earlier in this very batch, which
+        # this transaction sees), or a frame for a session that is not active.
+        resent = [f for f in frames if f.id not in stored and f.seq is not None]
+        existing: dict[tuple[uuid.UUID, int, int | None], asyncpg.Record] = {}
+        if resent:
             rows = await conn.fetch(
                 SELECT_EXISTING,
-                [f.session_id for f in missing],
-                [f.round_number for f in missing],
-                [f.seq for f in missing],
+                [f.session_id for f in resent],
+                [f.round_number for f in resent],
+                [f.seq for f in resent],
             )
             existing = {(r["session_id"], r["round_number"], r["seq"]): r for r in rows}
 
         # Number the new rows per session, in arrival order.
         per_session: dict[uuid.UUID, int] = {}
-        for key in new:
-            per_session[key[0]] = per_session.get(key[0], 0) + 1
+        for f in frames:
+            if f.id in stored:
+                per_session[f.session_id] = per_session.get(f.session_id, 0) + 1
         bumps = (
             await bump_counters(conn, {s: (n, n) for s, n in per_session.items()})
             if per_session
@@ -132,40 +141,25 @@ async def insert_frames(
 
         results: list[FrameResult] = []
         events: list[EventRow] = []
-        claimed: dict[tuple[uuid.UUID, int, int], NewFrame] = {}
         for frame in frames:
-            row = new.get(frame.key)
-            if row is not None and frame.key not in claimed:
-                claimed[frame.key] = frame
-                sid = frame.session_id
+            if frame.id in stored:
+                sid, ts = frame.session_id, stored[frame.id]
                 event_id, count = next_id[sid], next_count[sid]
                 next_id[sid] += 1
                 next_count[sid] += 1
-                payload = build_event(frame, row["id"], row["timestamp"], event_id, count)
+                payload = build_event(frame, frame.id, ts, event_id, count)
                 events.append(EventRow(sid, event_id, "transcript", payload))
                 results.append(
-                    FrameResult(
-                        FrameOutcome.STORED, row["id"], row["timestamp"], event_id, count, payload
-                    )
+                    FrameResult(FrameOutcome.STORED, frame.id, ts, event_id, count, payload)
                 )
                 continue
-            if frame.key in existing:
-                prior = existing[frame.key]
-                prior_id, same = (
-                    prior["id"],
-                    (prior["role"], prior["text"]) == (frame.role, frame.text),
-                )
-            elif frame.key in claimed:  # the same key twice in one batch: compare with the first
-                first = claimed[frame.key]
-                prior_id, same = (
-                    new[frame.key]["id"],
-                    (first.role, first.text) == (frame.role, frame.text),
-                )
-            else:
+            prior = existing.get(frame.key)
+            if prior is None:
                 results.append(FrameResult(FrameOutcome.REFUSED))
                 continue
+            same = (prior["role"], prior["text"]) == (frame.role, frame.text)
             outcome = FrameOutcome.DUPLICATE if same else FrameOutcome.CONFLICT
-            results.append(FrameResult(outcome, prior_id))
+            results.append(FrameResult(outcome, prior["id"]))
         await insert_events(conn, events)
     return results
 

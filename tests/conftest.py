@@ -149,9 +149,11 @@ def admin_headers(token: Callable[..., str]) -> dict[str, str]:
 INSERT_SESSION = """
 WITH s AS (INSERT INTO interview_sessions (status) VALUES ('active') RETURNING id),
      c AS (INSERT INTO session_counters (session_id) SELECT id FROM s)
-INSERT INTO interview_scope_packages (session_id, blueprint, selected_persona_id, selected_scenario_id)
+INSERT INTO interview_scope_packages
+  (session_id, blueprint, selected_persona_id, selected_scenario_id)
 SELECT s.id, p.blueprint, p.id, (SELECT id FROM scenarios ORDER BY name LIMIT 1)
-FROM s, (SELECT id, blueprint FROM personas WHERE blueprint = $1 ORDER BY difficulty, name LIMIT 1) p
+FROM s, (SELECT id, blueprint FROM personas WHERE blueprint = $1
+         ORDER BY difficulty, name LIMIT 1) p
 RETURNING session_id
 """
 
@@ -169,9 +171,7 @@ async def session_id(pool: asyncpg.Pool) -> uuid.UUID:
 
 
 @pytest.fixture
-async def server_url(
-    aiohttp_server: Callable[..., Any], settings: Settings, db_dsn: str
-) -> str:
+async def server_url(aiohttp_server: Callable[..., Any], settings: Settings, db_dsn: str) -> str:
     """The app on a real port, for real WebSocket clients; returns `http://127.0.0.1:PORT`."""
     server = await aiohttp_server(create_app(settings, db_dsn))
     return f"http://127.0.0.1:{server.port}"

@@ -21,17 +21,17 @@ async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
     return await connect(url, open_timeout=UNIT, **kwargs)
 
 
-async def recv(ws: ClientConnection, timeout: float = UNIT) -> dict[str, Any]:
-    data = await asyncio.wait_for(ws.recv(), timeout)
+async def recv(ws: ClientConnection, within: float = UNIT) -> dict[str, Any]:
+    data = await asyncio.wait_for(ws.recv(), within)
     frame = orjson.loads(data)
     assert isinstance(frame, dict)
     return frame
 
 
-async def recv_until(ws: ClientConnection, kind: str, timeout: float = UNIT) -> dict[str, Any]:
+async def recv_until(ws: ClientConnection, kind: str, within: float = UNIT) -> dict[str, Any]:
     """Skip frames until one of `kind` arrives."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         frame = await recv(ws, max(0.01, deadline - loop.time()))
         if frame.get("type") == kind:
@@ -42,5 +42,13 @@ async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
     await ws.send(orjson.dumps(frame).decode())
 
 
-def transcript(seq: int, text: str | None = None, role: str = "user", **extra: Any) -> dict[str, Any]:
-    return {"type": "transcript", "seq": seq, "role": role, "text": text or f"message {seq}", **extra}
+def transcript(
+    seq: int, text: str | None = None, role: str = "user", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "transcript",
+        "seq": seq,
+        "role": role,
+        "text": text or f"message {seq}",
+        **extra,
+    }

@@ -58,7 +58,9 @@ async def test_resend_is_acked_as_duplicate_and_stored_once(
         assert err["code"] == "seq_conflict" and err["ref"] == "1"
     assert await pool.fetchval("SELECT count(*) FROM voice_transcripts") == 1
     assert (
-        await pool.fetchval("SELECT message_count FROM session_counters WHERE session_id=$1", session_id)
+        await pool.fetchval(
+            "SELECT message_count FROM session_counters WHERE session_id=$1", session_id
+        )
         == 1
     )
 
@@ -88,11 +90,14 @@ async def test_reconnect_and_resend_unacked_stores_each_frame_once_in_order(
             if frame["type"] == "ack":
                 acked.add(frame["seq"])
     rows = await pool.fetch(
-        "SELECT seq FROM voice_transcripts WHERE session_id = $1 ORDER BY created_at, seq", session_id
+        "SELECT seq FROM voice_transcripts WHERE session_id = $1 ORDER BY created_at, seq",
+        session_id,
     )
     assert [r["seq"] for r in rows] == list(range(1, 31))
     assert (
-        await pool.fetchval("SELECT message_count FROM session_counters WHERE session_id=$1", session_id)
+        await pool.fetchval(
+            "SELECT message_count FROM session_counters WHERE session_id=$1", session_id
+        )
         == 30
     )
 
@@ -108,7 +113,10 @@ async def test_reconnect_and_resend_unacked_stores_each_frame_once_in_order(
         ('{"type": "transcript", "seq": 1, "role": "user"}', "validation_error"),
         ('{"type": "transcript", "seq": 0, "role": "user", "text": "x"}', "validation_error"),
         ('{"type": "transcript", "seq": 1, "role": "boss", "text": "x"}', "validation_error"),
-        ('{"type": "transcript", "seq": 1, "role": "user", "text": "x", "evil": 1}', "validation_error"),
+        (
+            '{"type": "transcript", "seq": 1, "role": "user", "text": "x", "evil": 1}',
+            "validation_error",
+        ),
         ('{"type": "command_ack", "command_id": "nope"}', "validation_error"),
     ],
 )
@@ -177,7 +185,10 @@ async def test_auth_is_checked_before_upgrade(
         (f"{server_url}/ws/candidate/{session_id}", 401),
         (f"{server_url}/ws/candidate/{session_id}?token=garbage", 401),
         (f"{server_url}/ws/candidate/{session_id}?token={token(Role.CANDIDATE, other)}", 403),
-        (f"{server_url}/ws/candidate/{session_id}?token={token(Role.INTERVIEWER, session_id)}", 403),
+        (
+            f"{server_url}/ws/candidate/{session_id}?token={token(Role.INTERVIEWER, session_id)}",
+            403,
+        ),
         (f"{server_url}/ws/candidate/{other}?token={token(Role.ADMIN)}", 404),
         (f"{server_url}/ws/candidate/not-a-uuid?token={token(Role.ADMIN)}", 404),
     ]
@@ -213,7 +224,11 @@ async def test_ws_refuses_compression(
 
 
 async def test_rate_limit_answers_then_closes_1008(
-    aiohttp_server: Callable[..., object], tmp_path: object, db_dsn: str, token: Callable[..., str], pool: asyncpg.Pool
+    aiohttp_server: Callable[..., object],
+    tmp_path: object,
+    db_dsn: str,
+    token: Callable[..., str],
+    pool: asyncpg.Pool,
 ) -> None:
     from pathlib import Path
 

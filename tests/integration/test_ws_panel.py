@@ -21,13 +21,16 @@ from tests.wsclient import UNIT, open_ws, recv, recv_until, send, transcript, ws
 INSERT_SUGGESTIONS = """
 INSERT INTO voice_analysis (session_id, analysis_type, meter_score, meter_factors, suggestion_text,
                             suggestion_category, priority, label, run_id)
-VALUES ($1, 'say_meter', 71, '{"rapport": 80}', NULL, NULL, NULL, NULL, $2),
-       ($1, 'suggestion', NULL, '{}', 'Mention budget pressure from the CFO', 'context_injection', 'medium', NULL, $2),
-       ($1, 'curveball', NULL, '{}', 'Your CFO just asked for competitive quotes', 'curveball', 'high', 'Competitive Pressure', $2),
-       ($1, 'followup', NULL, '{}', 'Ask: what does success look like in 90 days?', 'followup_question', 'high', NULL, $2)
+VALUES
+  ($1, 'say_meter', 71, '{"rapport": 80}', NULL, NULL, NULL, NULL, $2),
+  ($1, 'suggestion', NULL, '{}', 'Mention budget pressure from the CFO', 'context_injection',
+   'medium', NULL, $2),
+  ($1, 'curveball', NULL, '{}', 'Your CFO just asked for competitive quotes', 'curveball',
+   'high', 'Competitive Pressure', $2),
+  ($1, 'followup', NULL, '{}', 'Ask: what does success look like in 90 days?',
+   'followup_question', 'high', NULL, $2)
 RETURNING id, suggestion_category
 """
-
 
 async def seed_suggestions(pool: asyncpg.Pool, session_id: uuid.UUID) -> dict[str, uuid.UUID]:
     rows = await pool.fetch(INSERT_SUGGESTIONS, session_id, uuid.uuid4())
@@ -60,10 +63,16 @@ async def test_snapshot_then_ordered_transcript_events(
         assert snap["type"] == "snapshot"
         assert snap["say_meter"]["score"] == 71 and snap["say_meter"]["band"] == "yellow"
         assert {s["type"] for s in snap["suggestions"]} == {
-            "context_injection", "curveball", "followup_question"
+            "context_injection",
+            "curveball",
+            "followup_question",
         }
         assert [f["name"] for f in snap["session"]["rubric"]["factors"]] == [
-            "rapport", "discovery", "objection_handling", "value_articulation", "closing_momentum"
+            "rapport",
+            "discovery",
+            "objection_handling",
+            "value_articulation",
+            "closing_momentum",
         ]
         assert snap["session"]["persona"]["name"]
         first_id = snap["last_event_id"] + 1
@@ -83,7 +92,11 @@ async def test_apply_dismiss_and_manual_command_reach_candidate(
 ) -> None:
     ids = await seed_suggestions(pool, session_id)
     cand_url, panel_url = urls(server_url, session_id, token)
-    async with await open_ws(cand_url) as cand, await open_ws(panel_url) as panel, await open_ws(panel_url) as other:
+    async with (
+        await open_ws(cand_url) as cand,
+        await open_ws(panel_url) as panel,
+        await open_ws(panel_url) as other,
+    ):
         await recv(cand)
         await recv_until(panel, "snapshot")
         await recv_until(other, "snapshot")
@@ -92,7 +105,8 @@ async def test_apply_dismiss_and_manual_command_reach_candidate(
         command = await recv_until(cand, "command")
         assert command["command_type"] == "curveball_inject"
         assert command["payload"] == {
-            "curveball": "Your CFO just asked for competitive quotes", "label": "Competitive Pressure"
+            "curveball": "Your CFO just asked for competitive quotes",
+            "label": "Competitive Pressure",
         }
         assert command["source"] == "ai_suggested"
         updated = await recv_until(other, "suggestion_updated")
@@ -116,18 +130,29 @@ async def test_apply_dismiss_and_manual_command_reach_candidate(
             dismissed = await recv_until(other, "suggestion_updated")
         assert dismissed["suggestion_id"] == str(ids["followup_question"])
 
-        await send(panel, {"type": "command", "command_type": "context_update",
-                           "payload": {"text": "Mention a hiring freeze"}})
+        await send(
+            panel,
+            {
+                "type": "command",
+                "command_type": "context_update",
+                "payload": {"text": "Mention a hiring freeze"},
+            },
+        )
         manual = await recv_until(cand, "command")
-        assert manual["source"] == "manual" and manual["payload"] == {"text": "Mention a hiring freeze"}
+        assert manual["source"] == "manual" and manual["payload"] == {
+            "text": "Mention a hiring freeze"
+        }
 
         await send(cand, {"type": "command_ack", "command_id": manual["command_id"]})
         delivered = await recv_until(other, "command_delivered")
         assert delivered["command_id"] == manual["command_id"]
 
-    rows = await pool.fetch("SELECT command_type, source, status FROM voice_commands ORDER BY created_at")
+    rows = await pool.fetch(
+        "SELECT command_type, source, status FROM voice_commands ORDER BY created_at"
+    )
     assert [(r["command_type"], r["source"]) for r in rows] == [
-        ("curveball_inject", "ai_suggested"), ("difficulty_change", "ai_suggested"),
+        ("curveball_inject", "ai_suggested"),
+        ("difficulty_change", "ai_suggested"),
         ("context_update", "manual"),
     ]
     assert [r["status"] for r in rows] == ["pending", "pending", "delivered"]
@@ -154,7 +179,7 @@ async def test_command_applied_while_candidate_offline_arrives_on_reconnect(
     async with await open_ws(cand_url) as cand:
         await recv(cand)
         with pytest.raises(TimeoutError):
-            await recv_until(cand, "command", timeout=0.5)  # delivered: not sent again
+            await recv_until(cand, "command", within=0.5)  # delivered: not sent again
 
 
 async def test_panel_resume_after_disconnect_has_no_gap_and_no_duplicate(
@@ -185,8 +210,11 @@ async def test_panel_resume_after_disconnect_has_no_gap_and_no_duplicate(
 
 
 async def test_panel_resume_after_gateway_restart(
-    aiohttp_server: Callable[..., Any], tmp_path: Path, db_dsn: str,
-    session_id: uuid.UUID, token: Callable[..., str],
+    aiohttp_server: Callable[..., Any],
+    tmp_path: Path,
+    db_dsn: str,
+    session_id: uuid.UUID,
+    token: Callable[..., str],
 ) -> None:
     settings = make_settings(tmp_path)
     first = await aiohttp_server(create_app(settings, db_dsn))
@@ -222,8 +250,11 @@ async def test_panel_resume_after_gateway_restart(
 
 
 async def test_stalled_panel_is_closed_and_others_keep_up(
-    aiohttp_server: Callable[..., Any], tmp_path: Path, db_dsn: str,
-    session_id: uuid.UUID, token: Callable[..., str],
+    aiohttp_server: Callable[..., Any],
+    tmp_path: Path,
+    db_dsn: str,
+    session_id: uuid.UUID,
+    token: Callable[..., str],
 ) -> None:
     settings = make_settings(tmp_path, outbox_max=64, ws_rate_per_s=10_000, ws_rate_burst=10_000)
     server = await aiohttp_server(create_app(settings, db_dsn))
@@ -247,7 +278,7 @@ async def test_stalled_panel_is_closed_and_others_keep_up(
         async def read_healthy() -> None:
             nonlocal received
             while received < n:
-                frame = await recv(healthy, timeout=UNIT)
+                frame = await recv(healthy, within=UNIT)
                 received += frame["type"] == "transcript"
 
         reader = asyncio.create_task(read_healthy())
@@ -260,7 +291,7 @@ async def test_stalled_panel_is_closed_and_others_keep_up(
         assert received == n
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                await recv(stalled, timeout=UNIT)
+                await recv(stalled, within=UNIT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
 

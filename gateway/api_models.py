@@ -290,7 +290,19 @@ class ScenarioQuery(BaseModel):
 
 
 class SessionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The example names seeded rows (seeds/*.json), so it works against a fresh install.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "persona_id": "3125e776-a5ee-4740-84ba-8a9535b83281",
+                    "scenario_id": "97247e0f-ad06-4af3-9c88-a71b28bb3e1b",
+                    "round_number": 1,
+                }
+            ]
+        },
+    )
 
     persona_id: uuid.UUID
     scenario_id: uuid.UUID

@@ -29,7 +29,10 @@ Conventions:
 - Path parameters are documented from the path; `{id}`-style parameters default to UUIDs
   (`path_params` overrides the schema per name). A malformed UUID is a 404 (`parse_uuid`).
 - Error responses (401/403, 404, 400/413/415/422) are documented automatically from what the
-  route declares; list extra ones in `errors`, e.g. `errors=(409, 502, 503)`.
+  route declares; list extra ones in `errors`, e.g. `errors=(409, 502, 503)` -- including a
+  404 for an unknown id in the *body* (only path parameters imply it).
+- `links` (OpenAPI links from a response to other operations) let stateful testing follow a
+  created resource to the routes that use it. The operationId is the handler's name.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ class ApiRoute:
     description: str | None = None
     path_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     operation_id: str | None = None
+    # OpenAPI links per response status, passed through as written: {201: {"GetThing":
+    # {"operationId": "get_thing", "parameters": {"id": "$response.body#/id"}}}}
+    links: Mapping[int, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     @property
     def public(self) -> bool:

@@ -97,6 +97,8 @@ def build_document(routes: Iterable[ApiRoute], *, server_url: str | None = None)
                 entry["content"] = {
                     "application/json": {"schema": ref_of(model, "serialization")}
                 }
+            if status in r.links:
+                entry["links"] = {name: dict(link) for name, link in r.links[status].items()}
             responses[str(status)] = entry
         for status in r.error_statuses():
             responses.setdefault(

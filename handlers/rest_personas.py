@@ -61,6 +61,19 @@ async def get_persona(request: web.Request) -> web.Response:
     description="Templates may use only the documented placeholders; an unknown one is a 422 "
     "naming it.",
     tags=TAGS, roles=WRITERS, body=PersonaCreate, responses={201: Persona},
+    links={
+        201: {
+            "GetPersona": {
+                "operationId": "get_persona", "parameters": {"id": "$response.body#/id"}
+            },
+            "UpdatePersona": {
+                "operationId": "update_persona", "parameters": {"id": "$response.body#/id"}
+            },
+            "DeletePersona": {
+                "operationId": "delete_persona", "parameters": {"id": "$response.body#/id"}
+            },
+        }
+    },
 )
 async def create_persona(request: web.Request) -> web.Response:
     data = await read_model(request, PersonaCreate)

@@ -59,6 +59,16 @@ async def get_scenario(request: web.Request) -> web.Response:
 @api.post(
     "/api/scenarios", summary="Create a scenario", tags=TAGS, roles=WRITERS,
     body=ScenarioCreate, responses={201: Scenario},
+    links={
+        201: {
+            "GetScenario": {
+                "operationId": "get_scenario", "parameters": {"id": "$response.body#/id"}
+            },
+            "UpdateScenario": {
+                "operationId": "update_scenario", "parameters": {"id": "$response.body#/id"}
+            },
+        }
+    },
 )
 async def create_scenario(request: web.Request) -> web.Response:
     data = await read_model(request, ScenarioCreate)

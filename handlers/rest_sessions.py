@@ -44,6 +44,22 @@ def _base_url(request: web.Request) -> str:
     description="Creates the session and its scope package (persona, scenario) and returns "
     "bearer tokens scoped to it plus the interviewer panel URL.",
     tags=TAGS, roles=(Role.INTERVIEWER,), body=SessionCreate, responses={201: SessionCreated},
+    links={
+        201: {
+            "GetSession": {
+                "operationId": "get_session",
+                "parameters": {"id": "$response.body#/session_id"},
+            },
+            "EndSession": {
+                "operationId": "end_session",
+                "parameters": {"id": "$response.body#/session_id"},
+            },
+            "StartVoiceAgent": {
+                "operationId": "elevenlabs_session",
+                "requestBody": {"session_id": "$response.body#/session_id"},
+            },
+        }
+    },
 )
 async def create_session(request: web.Request) -> web.Response:
     data = await read_model(request, SessionCreate)

@@ -4,6 +4,12 @@ A trigger while a session's analysis runs does not start a second one; it marks 
 dirty, and exactly one follow-up runs on the newest window when the current run ends, however
 many triggers arrived. A semaphore bounds concurrent analyses across sessions, so a burst of
 sessions queues instead of stampeding the model. A failing or slow session only delays itself.
+
+Every run has a `run_id` (the stored analysis id). `schedule()` returns the id of the run that
+will cover a trigger before it runs: the trigger's own (or a fresh) id when it starts a run, or
+the pending follow-up's id when it is coalesced, so a caller can promise the id up front. A
+trigger may carry a `done` future: it resolves with the covering run's return value once that
+run finishes (with its exception if it raised, cancelled if the scheduler closes first).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 __all__ = ["AnalysisScheduler", "Trigger"]
 
@@ -22,11 +28,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Trigger:
     session_id: uuid.UUID
-    reason: str  # "count" (every N messages), "manual" (panel/REST), ...
+    reason: str  # "count" (every N messages), "manual" (panel/REST), "retry", ...
     message_count: int | None = None
+    # The id the run will store under; the scheduler fills it in when absent.
+    run_id: uuid.UUID | None = None
+    # Resolved with the covering run's result; never passed on to the run function.
+    done: asyncio.Future[object] | None = field(default=None, compare=False, repr=False)
 
 
-RunFn = Callable[[Trigger], Awaitable[None]]
+RunFn = Callable[[Trigger], Awaitable[object]]
 
 
 class AnalysisScheduler:
@@ -35,6 +45,7 @@ class AnalysisScheduler:
         self._limit = asyncio.Semaphore(concurrency)
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._dirty: dict[uuid.UUID, Trigger] = {}
+        self._waiters: dict[uuid.UUID, list[asyncio.Future[object]]] = {}  # by run_id
         self._closed = False
 
     @property
@@ -43,31 +54,74 @@ class AnalysisScheduler:
 
     def trigger(self, trigger: Trigger) -> bool:
         """Schedule an analysis; returns False when it was coalesced into a pending follow-up."""
-        if self._closed:
-            return False
         sid = trigger.session_id
+        started = not self._closed and sid not in self._running
+        self.schedule(trigger)
+        return started
+
+    def schedule(self, trigger: Trigger) -> uuid.UUID | None:
+        """Schedule an analysis; returns the run id that will cover it (None once closed)."""
+        if self._closed:
+            if trigger.done is not None and not trigger.done.done():
+                trigger.done.cancel()
+            return None
+        sid = trigger.session_id
+        pending = self._dirty.get(sid)
         if sid in self._running:
-            self._dirty[sid] = trigger
-            return False
-        task = asyncio.get_running_loop().create_task(self._loop(trigger), name=f"analysis-{sid}")
-        self._running[sid] = task
-        return True
+            # The follow-up runs on the newest window but keeps the id it already promised.
+            run_id = pending.run_id if pending is not None else trigger.run_id
+            current = replace(trigger, run_id=run_id or uuid.uuid4(), done=None)
+            self._dirty[sid] = current
+        else:
+            current = replace(trigger, run_id=trigger.run_id or uuid.uuid4(), done=None)
+            task = asyncio.get_running_loop().create_task(
+                self._loop(current), name=f"analysis-{sid}"
+            )
+            self._running[sid] = task
+        assert current.run_id is not None
+        if trigger.done is not None:
+            self._waiters.setdefault(current.run_id, []).append(trigger.done)
+        return current.run_id
 
     async def _loop(self, trigger: Trigger) -> None:
         sid = trigger.session_id
+        current: Trigger | None = trigger
         try:
-            current: Trigger | None = trigger
             while current is not None:
                 async with self._limit:
                     try:
-                        await self._run(current)
+                        result = await self._run(current)
                     except asyncio.CancelledError:
                         raise
-                    except Exception:
+                    except Exception as err:
                         log.exception("analysis run for session %s crashed", sid)
+                        self._settle(current, error=err)
+                    else:
+                        self._settle(current, result=result)
                 current = self._dirty.pop(sid, None)
         finally:
             self._running.pop(sid, None)
+            if current is not None:  # cancelled mid-run: its waiters will never get a result
+                self._settle(current, cancelled=True)
+
+    def _settle(
+        self,
+        trigger: Trigger,
+        *,
+        result: object = None,
+        error: BaseException | None = None,
+        cancelled: bool = False,
+    ) -> None:
+        assert trigger.run_id is not None
+        for future in self._waiters.pop(trigger.run_id, []):
+            if future.done():
+                continue
+            if cancelled:
+                future.cancel()
+            elif error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
 
     async def wait_idle(self) -> None:
         while self._running:
@@ -75,8 +129,14 @@ class AnalysisScheduler:
 
     async def close(self) -> None:
         self._closed = True
+        for pending in self._dirty.values():
+            self._settle(pending, cancelled=True)
         self._dirty.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self._waiters.clear()

@@ -1,1 +1,1 @@
-"""Interview Gateway: the realtime core (protocol, hub, sessions, scheduling), free of I/O frameworks."""
+"""Interview Gateway: the realtime core (protocol, hub, auth, settings), free of I/O frameworks."""

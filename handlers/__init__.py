@@ -1,1 +1,1 @@
-"""The aiohttp edge: app factory, REST, WebSocket endpoints, CLI. Depends on the core; never the reverse."""
+"""The aiohttp edge: app factory, REST, WebSocket endpoints, CLI. Depends on the core only."""

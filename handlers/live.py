@@ -32,6 +32,7 @@ from storage import commands as command_store
 from storage.events import EventRow, bump_counters, insert_events
 from storage.events import fetch_events as fetch_stored_events
 from storage.live import Snapshot, ensure_counters, load_session_row, load_snapshot
+from storage.pool import Conn
 from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames, recent_lines
 
 __all__ = ["ApplyOutcome", "FrameRejected", "LiveService"]
@@ -71,7 +72,7 @@ class LiveService:
             max_delay_s=settings.commit_max_delay_ms / 1000,
             on_batch=self._on_batch,
         )
-        self.on_trigger: Callable[[Trigger], None] | None = None
+        self.on_trigger: Callable[[Trigger], object] | None = None
 
     async def start(self) -> None:
         self.committer.start()
@@ -112,7 +113,7 @@ class LiveService:
     # -- events ---------------------------------------------------------------------------
 
     async def emit(
-        self, conn: asyncpg.Connection, session_id: uuid.UUID, events: list[dict[str, Any]]
+        self, conn: Conn, session_id: uuid.UUID, events: list[dict[str, Any]]
     ) -> list[BusMessage]:
         """Number and store `events` inside the caller's transaction; publish after commit."""
         bump = (await bump_counters(conn, {session_id: (len(events), 0)}))[session_id]
@@ -176,7 +177,7 @@ class LiveService:
                 line = TranscriptLine(
                     role=frame.role,
                     text=frame.text,
-                    seq=frame.seq,  # type: ignore[arg-type]
+                    seq=frame.seq,
                     timestamp=result.timestamp,
                 )
                 self.hub.record_transcript(state, line, result.message_count)

@@ -60,7 +60,7 @@ async def _on_shutdown(app: web.Application) -> None:
     live = app[LIVE]
     live.hub.closing = True
     await live.committer.drain()
-    connections = list(app[CONNECTIONS])
+    connections: list[ws.Connection] = [*app[CONNECTIONS]]
     log.info("closing %d socket(s) with 1001", len(connections))
     await asyncio.gather(
         *(c.close(CloseCode.GOING_AWAY, "gateway shutting down") for c in connections),

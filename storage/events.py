@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
+from storage.pool import DB, Conn
 
 __all__ = [
     "Bump",
@@ -68,7 +68,7 @@ class EventRow:
 
 
 async def bump_counters(
-    conn: asyncpg.Connection, increments: dict[uuid.UUID, tuple[int, int]]
+    conn: Conn, increments: dict[uuid.UUID, tuple[int, int]]
 ) -> dict[uuid.UUID, Bump]:
     """Reserve `events` ids and add `messages` per session; call inside a transaction."""
     ids = sorted(increments)
@@ -82,7 +82,7 @@ async def bump_counters(
     return {r["session_id"]: Bump(r["last_event_id"], r["message_count"]) for r in rows}
 
 
-async def insert_events(conn: asyncpg.Connection, events: Sequence[EventRow]) -> None:
+async def insert_events(conn: Conn, events: Sequence[EventRow]) -> None:
     if not events:
         return
     await conn.execute(
@@ -95,7 +95,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[EventRow]) ->
 
 
 async def fetch_events(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: DB,
     session_id: uuid.UUID,
     after: int,
     until: int | None = None,
@@ -106,6 +106,6 @@ async def fetch_events(
     return [(r["event_id"], r["frame"].encode()) for r in rows]
 
 
-async def last_event_id(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> int:
+async def last_event_id(conn: DB, session_id: uuid.UUID) -> int:
     value = await conn.fetchval(SELECT_LAST_EVENT, session_id)
     return int(value or 0)

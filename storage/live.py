@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.pool import DB
+
 __all__ = [
     "SessionRow",
     "Snapshot",
@@ -91,9 +93,7 @@ class SessionRow:
         return self.status in ("active", "scheduled")
 
 
-async def load_session_row(
-    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID
-) -> SessionRow | None:
+async def load_session_row(conn: DB, session_id: uuid.UUID) -> SessionRow | None:
     row = await conn.fetchrow(SELECT_SESSION, session_id)
     if row is None:
         return None
@@ -123,7 +123,7 @@ async def load_session_row(
     )
 
 
-async def ensure_counters(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> None:
+async def ensure_counters(conn: DB, session_id: uuid.UUID) -> None:
     """Sessions created outside the API (or before counters existed) get their counters row."""
     await conn.execute(ENSURE_COUNTERS, session_id)
 
@@ -162,8 +162,6 @@ SELECT coalesce(max(seq), 0) FROM voice_transcripts WHERE session_id = $1 AND ro
 """
 
 
-async def last_seq(
-    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID, round_number: int
-) -> int:
+async def last_seq(conn: DB, session_id: uuid.UUID, round_number: int) -> int:
     """The highest committed seq of a round: where a reconnecting candidate resumes."""
     return int(await conn.fetchval(SELECT_LAST_SEQ, session_id, round_number))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from storage.pool import DatabaseUnavailable, connect
+from storage.pool import Conn, connect
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -64,7 +64,9 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     for path in sorted(directory.glob("*.sql")):
         match = _NAME.match(path.name)
         if not match:
-            raise MigrationError(f"migration file name not understood: {path.name} (want NNNN_name.sql)")
+            raise MigrationError(
+                f"migration file name not understood: {path.name} (want NNNN_name.sql)"
+            )
         found.append(Migration(match.group(1), match.group(2), path.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -72,7 +74,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:
+async def _applied(conn: Conn) -> dict[str, tuple[str, str]]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return {}
@@ -97,9 +99,7 @@ def _check(applied: dict[str, tuple[str, str]], files: list[Migration]) -> list[
     return [m for m in files if m.version not in applied]
 
 
-async def pending_migrations(
-    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR
-) -> list[Migration]:
+async def pending_migrations(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return _check(await _applied(conn), discover(directory))
 
 

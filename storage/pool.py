@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["DatabaseUnavailable", "connect", "create_pool", "setup_connection"]
+__all__ = ["DB", "Conn", "DatabaseUnavailable", "connect", "create_pool", "setup_connection"]
+
+# A single connection (dedicated or borrowed from the pool), or anything that can run a query.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+DB: TypeAlias = "Conn | asyncpg.Pool[asyncpg.Record]"
 
 
 class DatabaseUnavailable(Exception):

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
+
+from storage.pool import Conn
 
 __all__ = ["SEEDS_DIR", "SeedResult", "apply_seeds"]
 
@@ -48,7 +49,7 @@ def _load(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-async def apply_seeds(conn: asyncpg.Connection, directory: Path = SEEDS_DIR) -> SeedResult:
+async def apply_seeds(conn: Conn, directory: Path = SEEDS_DIR) -> SeedResult:
     personas = _load(directory / "personas.json")
     scenarios = _load(directory / "scenarios.json")
     added_p = added_s = 0
@@ -56,18 +57,32 @@ async def apply_seeds(conn: asyncpg.Connection, directory: Path = SEEDS_DIR) -> 
         for s in scenarios:
             status = await conn.execute(
                 INSERT_SCENARIO,
-                s["id"], s["name"], s["description"], s["industry"], s["company_size"],
-                s.get("pain_points", []), s["budget_range"], s["decision_timeline"],
+                s["id"],
+                s["name"],
+                s["description"],
+                s["industry"],
+                s["company_size"],
+                s.get("pain_points", []),
+                s["budget_range"],
+                s["decision_timeline"],
                 s.get("blueprint"),
             )
             added_s += status.endswith(" 1")
         for p in personas:
             status = await conn.execute(
                 INSERT_PERSONA,
-                p["id"], p["name"], p["role"], p["blueprint"], p["difficulty"],
-                p["company_context"], p.get("personality_traits", []), p["communication_style"],
-                p.get("objection_patterns", []), p["prompt_template"],
-                p["first_message_template"], p.get("language", "en"),
+                p["id"],
+                p["name"],
+                p["role"],
+                p["blueprint"],
+                p["difficulty"],
+                p["company_context"],
+                p.get("personality_traits", []),
+                p["communication_style"],
+                p.get("objection_patterns", []),
+                p["prompt_template"],
+                p["first_message_template"],
+                p.get("language", "en"),
             )
             added_p += status.endswith(" 1")
     log.info("seeds: %d personas and %d scenarios added", added_p, added_s)

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from storage.events import EventRow, bump_counters, insert_events
+from storage.pool import DB, Conn
 
 __all__ = ["FrameOutcome", "FrameResult", "NewFrame", "insert_frames", "recent_lines"]
 
@@ -93,7 +94,7 @@ EventBuilder = Callable[[NewFrame, uuid.UUID, datetime, int, int], dict[str, Any
 
 
 async def insert_frames(
-    conn: asyncpg.Connection, frames: Sequence[NewFrame], build_event: EventBuilder
+    conn: Conn, frames: Sequence[NewFrame], build_event: EventBuilder
 ) -> list[FrameResult]:
     """Store frames and their `transcript` events in one transaction; one result per frame.
 
@@ -164,7 +165,5 @@ async def insert_frames(
     return results
 
 
-async def recent_lines(
-    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID, limit: int
-) -> list[asyncpg.Record]:
+async def recent_lines(conn: DB, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
     return list(await conn.fetch(SELECT_RECENT, session_id, limit))

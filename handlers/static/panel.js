@@ -324,7 +324,8 @@ function setMessageCount(count) {
 
 function setMeter(meter) {
   const factorsEl = $("factors");
-  const values = (meter && meter.factors) || {};
+  const raw = meter && meter.factors;
+  const values = raw && typeof raw === "object" && !Array.isArray(raw) ? raw : {};
   const names = state.rubric.map((f) => f.name);
   for (const name of Object.keys(values)) if (!names.includes(name)) names.push(name);
   const labels = Object.fromEntries(state.rubric.map((f) => [f.name, f.label || labelFor(f.name)]));

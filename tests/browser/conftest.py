@@ -159,9 +159,8 @@ class Candidate:
             elif frame["type"] == "command":
                 self.commands.append(frame)
                 self.command_arrived.set()
-                await self.ws.send(
-                    orjson.dumps({"type": "command_ack", "command_id": frame["command_id"]})
-                )
+                ack = {"type": "command_ack", "command_id": frame["command_id"]}
+                await self.ws.send(orjson.dumps(ack).decode())  # text: binary frames get 1003
 
     async def say(self, seq: int, text: str, role: str = "user") -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

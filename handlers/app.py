@@ -9,14 +9,16 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from handlers import (
+    analysis_runner,
     health,
     openapi,
     panel_page,
     realtime,
-    rest_transcript,
+    rest_analysis,
     rest_personas,
     rest_scenarios,
     rest_sessions,
+    rest_transcript,
     rest_voice_agent,
 )
 from handlers.http import Metrics, error_middleware, metrics_middleware
@@ -51,6 +53,8 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_pool_ctx)
     health.setup(app)
     realtime.setup(app)
+    analysis_runner.setup(app)
+    rest_analysis.setup(app)
     rest_transcript.setup(app)
     openapi.setup(app)
     panel_page.setup(app)

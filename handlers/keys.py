@@ -12,15 +12,19 @@ from aiohttp import web
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from analysis.openai_analyzer import RetryPolicy as AnalysisRetryPolicy
     from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
+    from handlers.analysis_runner import AnalysisRunner
     from handlers.api import ApiRoute
     from handlers.http import Metrics
     from handlers.live import LiveService
-    from handlers.ws import Connection
     from handlers.rest_voice_agent import AgentSweeper
+    from handlers.ws import Connection
 
 __all__ = [
     "AGENT_SWEEPER",
+    "ANALYSIS",
+    "ANALYSIS_RETRY",
     "API_ROUTES",
     "CONNECTIONS",
     "DSN",
@@ -51,3 +55,7 @@ ELEVENLABS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("elevenlabs_retry")
 # The live-session service (hub, bus, group commit) and every open WebSocket connection.
 LIVE: web.AppKey[LiveService] = web.AppKey("live")
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
+# The analysis engine (analyzer, scheduler, runs) and an optional override of the OpenAI
+# analyzer's retry policy, set before startup (tests: one attempt, tiny delays).
+ANALYSIS: web.AppKey[AnalysisRunner] = web.AppKey("analysis")
+ANALYSIS_RETRY: web.AppKey[AnalysisRetryPolicy] = web.AppKey("analysis_retry")

@@ -1,0 +1,375 @@
+"""The analysis engine's wiring: analyzer, scheduler, one run from window to panel.
+
+A cleanup context builds the analyzer the settings ask for (the offline analyzer in a process
+pool, so its CPU work never runs on the event loop, or one shared `openai.AsyncOpenAI` client),
+an `AnalysisScheduler` around `AnalysisRunner.run`, and hooks the scheduler into the live
+service's count triggers. A run reads the session's window from the hub, analyzes it with the
+session's rubric, and stores the run's rows and its `analysis` (and `alert`) events in one
+transaction; any failure becomes an `analysis_failed` event instead, and transcripts are never
+touched. Register it after `realtime.setup(app)` (it needs the live service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import asyncpg
+import openai
+from aiohttp import web
+
+from analysis.errors import AnalysisError
+from analysis.models import AnalysisResult, TranscriptLine, band_for
+from analysis.offline import analyze_offline
+from analysis.openai_analyzer import OpenAIAnalyzer
+from analysis.rubrics import Rubric, rubric_for
+from gateway.metrics import REGISTRY
+from gateway.scheduler import AnalysisScheduler, Trigger
+from gateway.settings import Settings
+from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
+from handlers.live import LiveService
+from storage.analysis import NewRun, NewSuggestion, insert_run, previous_score
+
+__all__ = [
+    "DROP_ALERT_POINTS",
+    "RED_BELOW",
+    "RETRY_AFTER_S",
+    "AnalysisRunner",
+    "RunOutcome",
+    "alert_events",
+    "setup",
+]
+
+log = logging.getLogger("gateway.analysis")
+
+DROP_ALERT_POINTS = 15  # a drop of this many points between runs raises an alert
+RED_BELOW = 50  # the red band
+RETRY_AFTER_S = 30.0  # after a failed run the gateway retries once by itself, this much later
+MIN_LINES = 2
+
+_run_seconds = REGISTRY.histogram(
+    "gateway_analysis_run_seconds", "analysis run duration (window to published event)"
+)
+_runs_total = REGISTRY.counter(
+    "gateway_analysis_runs_total", "analysis runs by outcome", ("outcome",)
+)
+
+Analyze = Callable[[Sequence[TranscriptLine], Rubric, str], Awaitable[AnalysisResult]]
+
+# Two lines are enough for the warm-up run to import and exercise the whole analyzer.
+_WARM_WINDOW = (
+    TranscriptLine(role="assistant", text="Hi, thanks for joining. What would you like to cover?"),
+    TranscriptLine(role="user", text="Thanks! How does your team plan routes today?"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run did: `event` (the stored `analysis` event) or `failure`, or neither (skipped)."""
+
+    run_id: uuid.UUID
+    event: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    skipped: str | None = None
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def rubric_payload(rubric: Rubric) -> dict[str, Any]:
+    """The rubric as panels show it (the same shape as the snapshot's `session.rubric`)."""
+    return {
+        "blueprint": rubric.blueprint,
+        "title": rubric.title,
+        "factors": [{"name": f.name, "label": f.label, "weight": f.weight} for f in rubric.factors],
+    }
+
+
+def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> list[dict[str, Any]]:
+    """`alert` events for a new score: a drop of 15+ points, and/or entering the red band."""
+    if previous is None:
+        return []
+    events: list[dict[str, Any]] = []
+    if previous - score >= DROP_ALERT_POINTS:
+        events.append(
+            {
+                "type": "alert",
+                "kind": "score_drop",
+                "score": score,
+                "previous_score": previous,
+                "message": f"Say Meter dropped {previous - score} points ({previous} → {score})",
+                "analysis_id": str(analysis_id),
+            }
+        )
+    if score < RED_BELOW <= previous:
+        events.append(
+            {
+                "type": "alert",
+                "kind": "entered_red",
+                "score": score,
+                "previous_score": previous,
+                "message": f"Say Meter entered the red zone ({previous} → {score})",
+                "analysis_id": str(analysis_id),
+            }
+        )
+    return events
+
+
+class AnalysisRunner:
+    """One run per trigger: window -> analyzer -> rows + events in one transaction -> panels."""
+
+    def __init__(
+        self,
+        live: LiveService,
+        settings: Settings,
+        analyze: Analyze,
+        analyzer_name: str,
+        *,
+        retry_after_s: float = RETRY_AFTER_S,
+    ) -> None:
+        self.live = live
+        self.settings = settings
+        self.analyzer_name = analyzer_name
+        self.retry_after_s = retry_after_s
+        self._analyze = analyze
+        self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
+        # A failed run arms one automatic retry; any later run of the session supersedes it.
+        self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
+
+    async def close(self) -> None:
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
+        await self.scheduler.close()
+
+    async def run(self, trigger: Trigger) -> RunOutcome:
+        sid = trigger.session_id
+        run_id = trigger.run_id or uuid.uuid4()
+        pending_retry = self._retries.pop(sid, None)
+        if pending_retry is not None:
+            pending_retry.cancel()  # this run is the retry
+        started = time.perf_counter()
+        outcome: RunOutcome
+        try:
+            outcome = await self._run(trigger, run_id)
+        except asyncio.CancelledError:
+            raise
+        except AnalysisError as err:
+            outcome = await self._failed(trigger, run_id, err.reason, err.message)
+        except Exception as err:
+            log.exception("analysis run %s for session %s failed", run_id, sid)
+            outcome = await self._failed(
+                trigger, run_id, "internal_error", f"analysis failed ({type(err).__name__})"
+            )
+        elapsed = time.perf_counter() - started
+        _run_seconds.observe(elapsed)
+        self._log(trigger, outcome, elapsed)
+        return outcome
+
+    async def _run(self, trigger: Trigger, run_id: uuid.UUID) -> RunOutcome:
+        sid = trigger.session_id
+        hub = self.live.hub
+        state = await hub.acquire(sid)
+        if state is None:
+            return RunOutcome(run_id, skipped="unknown session")
+        if state.ended:
+            return RunOutcome(run_id, skipped="session ended")
+        window = await hub.window(sid)
+        # What the window covers (frames may have arrived since the trigger).
+        message_count = max(trigger.message_count or 0, state.message_count)
+        if len(window) < MIN_LINES:
+            return RunOutcome(run_id, skipped=f"{len(window)} line(s) in the window")
+        rubric = rubric_for(state.blueprint, self.settings.analysis_weights or None)
+        result = await self._analyze(window, rubric, state.language)
+        meter = result.say_meter
+        suggestions = [
+            NewSuggestion(s.type, s.text, s.priority, s.label) for s in result.suggestions
+        ]
+        async with self.live.pool.acquire() as conn, conn.transaction():
+            previous = await previous_score(conn, sid)
+            stored = await insert_run(
+                conn,
+                NewRun(
+                    run_id=run_id,
+                    session_id=sid,
+                    round_number=state.round_number,
+                    score=meter.score,
+                    factors=dict(meter.factors),
+                    reasoning=meter.reasoning,
+                    rubric=rubric.blueprint,
+                    analyzer=self.analyzer_name,
+                    suggestions=suggestions,
+                ),
+            )
+            event: dict[str, Any] = {
+                "type": "analysis",
+                "analysis_id": str(run_id),
+                "round_number": state.round_number,
+                "say_meter": {
+                    "score": meter.score,
+                    "band": band_for(meter.score),
+                    "factors": dict(meter.factors),
+                    "reasoning": meter.reasoning,
+                },
+                "suggestions": [
+                    {
+                        "suggestion_id": str(suggestion_id),
+                        "type": s.type,
+                        "text": s.text,
+                        "priority": s.priority,
+                        "label": s.label,
+                    }
+                    for suggestion_id, s in zip(stored.suggestion_ids, suggestions, strict=True)
+                ],
+                "analyzer": self.analyzer_name,
+                "rubric": rubric_payload(rubric),
+                "message_count": message_count,
+                "at": _iso(stored.triggered_at),
+            }
+            alerts = alert_events(previous, meter.score, run_id)
+            messages = await self.live.emit(cast(asyncpg.Connection, conn), sid, [event, *alerts])
+        self.live.publish(messages)
+        stamped = {**event, "event_id": messages[0].event_id, "session_id": str(sid)}
+        return RunOutcome(run_id, event=stamped)
+
+    async def _failed(
+        self, trigger: Trigger, run_id: uuid.UUID, reason: str, message: str
+    ) -> RunOutcome:
+        """Tell the panels; arm one automatic retry unless this run was that retry."""
+        sid = trigger.session_id
+        retry_at: datetime | None = None
+        if trigger.reason != "retry":
+            retry_at = datetime.now(UTC) + timedelta(seconds=self.retry_after_s)
+            self._arm_retry(sid)
+        failure: dict[str, Any] = {
+            "type": "analysis_failed",
+            "analysis_id": str(run_id),
+            "reason": reason,
+            "message": message,
+            "retry_at": _iso(retry_at) if retry_at else None,
+        }
+        try:
+            await self.live.emit_now(sid, [failure])
+        except Exception as err:
+            log.warning("could not record analysis_failed for %s: %s", sid, err)
+        return RunOutcome(run_id, failure=failure)
+
+    def _arm_retry(self, sid: uuid.UUID) -> None:
+        old = self._retries.pop(sid, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._retries[sid] = loop.call_later(self.retry_after_s, self._retry, sid)
+
+    def _retry(self, sid: uuid.UUID) -> None:
+        self._retries.pop(sid, None)
+        state = self.live.hub.get(sid)
+        if state is not None and state.ended:
+            return
+        self.scheduler.trigger(Trigger(sid, "retry"))
+
+    def _log(self, trigger: Trigger, outcome: RunOutcome, elapsed: float) -> None:
+        ms = elapsed * 1000
+        sid = trigger.session_id
+        if outcome.event is not None:
+            _runs_total.inc(1, "ok")
+            log.info(
+                "analysis ok session=%s run=%s reason=%s analyzer=%s score=%s suggestions=%d "
+                "in %.0f ms",
+                sid, outcome.run_id, trigger.reason, self.analyzer_name,
+                outcome.event["say_meter"]["score"], len(outcome.event["suggestions"]), ms,
+            )
+        elif outcome.failure is not None:
+            _runs_total.inc(1, "failed")
+            log.warning(
+                "analysis failed session=%s run=%s reason=%s analyzer=%s error=%s in %.0f ms",
+                sid, outcome.run_id, trigger.reason, self.analyzer_name,
+                outcome.failure["reason"], ms,
+            )
+        else:
+            _runs_total.inc(1, "skipped")
+            log.info(
+                "analysis skipped session=%s run=%s reason=%s (%s) in %.0f ms",
+                sid, outcome.run_id, trigger.reason, outcome.skipped, ms,
+            )
+
+
+def _mp_context() -> Any:
+    """forkserver (workers fork from a small preloaded server: fast, no inherited threads or
+    sockets), else spawn. Never plain fork: the gateway process has threads and sockets."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["analysis.offline"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    live = app[LIVE]
+    loop = asyncio.get_running_loop()
+    # Validate every weight override now: a typo fails startup, not one track's first run.
+    rubric_for("sales", settings.analysis_weights or None)
+    executor: ProcessPoolExecutor | None = None
+    client: openai.AsyncOpenAI | None = None
+    analyze: Analyze
+    if settings.effective_analyzer == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        client = openai.AsyncOpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0)
+        kwargs: dict[str, Any] = {}
+        retry = app.get(ANALYSIS_RETRY)
+        if retry is not None:
+            kwargs["retry"] = retry
+        analyzer = OpenAIAnalyzer(
+            client, model=settings.openai_model, timeout=settings.openai_timeout_s, **kwargs
+        )
+        analyze = analyzer.analyze
+        name = f"openai:{settings.openai_model}"
+    else:
+        pool = ProcessPoolExecutor(settings.analysis_workers, mp_context=_mp_context())
+        executor = pool
+
+        async def analyze(
+            window: Sequence[TranscriptLine], rubric: Rubric, language: str
+        ) -> AnalysisResult:
+            return await loop.run_in_executor(pool, analyze_offline, list(window), rubric, language)
+
+        warm = rubric_for("sales")
+        try:
+            await asyncio.gather(
+                *(analyze(_WARM_WINDOW, warm, "en") for _ in range(settings.analysis_workers))
+            )
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        name = "offline"
+    runner = AnalysisRunner(live, settings, analyze, name)
+    app[ANALYSIS] = runner
+    live.on_trigger = runner.scheduler.trigger
+    log.info("analysis engine ready: %s", name)
+    try:
+        yield
+    finally:
+        live.on_trigger = None
+        await runner.close()
+        if executor is not None:
+            shutdown = functools.partial(executor.shutdown, wait=True, cancel_futures=True)
+            await loop.run_in_executor(None, shutdown)
+        if client is not None:
+            await client.close()
+
+
+def setup(app: web.Application) -> None:
+    """Call after `realtime.setup(app)`: the engine needs the live service."""
+    app.cleanup_ctx.append(_analysis_ctx)

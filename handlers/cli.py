@@ -35,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
             "variables (see README)."
         ),
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log debug output"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

@@ -30,12 +30,16 @@ async def readyz(request: web.Request) -> web.Response:
             async with request.app[POOL].acquire() as conn:
                 pending = await pending_migrations(conn)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
-        return json_response({"status": "unavailable", "reason": f"database unreachable: {err}"}, 503)
+        return json_response(
+            {"status": "unavailable", "reason": f"database unreachable: {err}"}, 503
+        )
     except MigrationError as err:
         return json_response({"status": "unavailable", "reason": str(err)}, 503)
     if pending:
         names = ", ".join(f"{m.version}_{m.name}" for m in pending)
-        return json_response({"status": "unavailable", "reason": f"migrations pending: {names}"}, 503)
+        return json_response(
+            {"status": "unavailable", "reason": f"migrations pending: {names}"}, 503
+        )
     return json_response({"status": "ready"})
 
 

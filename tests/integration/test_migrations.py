@@ -44,7 +44,9 @@ async def test_failed_migration_leaves_nothing_behind(empty_db_dsn: str, tmp_pat
     conn = await connect(empty_db_dsn)
     try:
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None
-        assert not await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE version='9999'")
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM schema_migrations WHERE version='9999'"
+        )
     finally:
         await conn.close()
 

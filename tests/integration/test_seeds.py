@@ -15,7 +15,9 @@ async def test_seeded_personas_cover_every_blueprint(pool: asyncpg.Pool) -> None
     counts = {r["blueprint"]: r["n"] for r in rows}
     assert set(counts) == BLUEPRINTS
     assert all(n >= 2 for n in counts.values())
-    difficulties = {r["d"] for r in await pool.fetch("SELECT DISTINCT difficulty AS d FROM personas")}
+    difficulties = {
+        r["d"] for r in await pool.fetch("SELECT DISTINCT difficulty AS d FROM personas")
+    }
     assert difficulties == {1, 2, 3, 4, 5}
     assert await pool.fetchval("SELECT count(*) FROM scenarios") >= 5
 

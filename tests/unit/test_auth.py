@@ -52,7 +52,9 @@ def test_missing_claims_and_bad_role_are_refused() -> None:
     now = int(time.time())
     no_exp = jwt.encode({"role": "admin", "iat": now}, SECRET, algorithm="HS256")
     bad_role = jwt.encode({"role": "root", "iat": now, "exp": now + 60}, SECRET, algorithm="HS256")
-    no_sid = jwt.encode({"role": "candidate", "iat": now, "exp": now + 60}, SECRET, algorithm="HS256")
+    no_sid = jwt.encode(
+        {"role": "candidate", "iat": now, "exp": now + 60}, SECRET, algorithm="HS256"
+    )
     for token in (no_exp, bad_role, no_sid, "not-a-jwt"):
         with pytest.raises(AuthError):
             verify_token(SECRET, token)

@@ -30,8 +30,13 @@ def test_env_names_are_the_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("GATEWAY_PORT", "eighty"), ("GATEWAY_PORT", "70000"), ("OPENAI_TIMEOUT", "-1"),
-     ("GATEWAY_ANALYZER", "magic"), ("VOICE_AGENT_PROVIDER", "x")],
+    [
+        ("GATEWAY_PORT", "eighty"),
+        ("GATEWAY_PORT", "70000"),
+        ("OPENAI_TIMEOUT", "-1"),
+        ("GATEWAY_ANALYZER", "magic"),
+        ("VOICE_AGENT_PROVIDER", "x"),
+    ],
 )
 def test_bad_value_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -48,7 +53,9 @@ def test_short_secret_is_refused(tmp_path: Path) -> None:
         load_settings(data_dir=tmp_path, jwt_secret="short")
 
 
-def test_generated_secret_is_kept_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_secret_is_kept_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GATEWAY_JWT_SECRET", raising=False)
     first = load_settings(data_dir=tmp_path / "d").secret()
     second = load_settings(data_dir=tmp_path / "d").secret()

@@ -177,11 +177,25 @@ class Candidate:
 
 
 @pytest.fixture
-async def interview(server_url: str, token: Callable[..., str]) -> dict[str, Any]:
+async def gateway(
+    aiohttp_server: Callable[..., Awaitable[Any]], settings: Any, db_dsn: str
+) -> Any:
+    """The real app on a real port (127.0.0.1) over this test's database: an aiohttp TestServer.
+
+    `gateway.app` reaches the live service, for tests that publish events themselves.
+    """
+    from handlers.app import create_app
+
+    return await aiohttp_server(create_app(settings, db_dsn))
+
+
+@pytest.fixture
+async def interview(gateway: Any, token: Callable[..., str]) -> dict[str, Any]:
     """A session created like a user does: seeded persona and scenario, `POST /api/sessions`."""
     from gateway.auth import Role
     from handlers.commands.demo import create_session
 
+    server_url = f"http://127.0.0.1:{gateway.port}"
     async with aiohttp.ClientSession() as http:
         created = await create_session(
             http,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,11 +83,18 @@ class Connection:
     outbox: Outbox = field(init=False)
     writer: asyncio.Task[None] = field(init=False)
     closing: asyncio.Task[None] | None = None
+    expiry: asyncio.TimerHandle | None = None
 
-    def start(self, max_items: int) -> None:
+    def start(self, max_items: int, token_expires_at: float) -> None:
+        loop = asyncio.get_running_loop()
         self.outbox = Outbox(self._send, max_items, self._overflow)
-        self.writer = asyncio.get_running_loop().create_task(
-            self.outbox.run(), name=f"ws-writer-{self.kind}"
+        self.writer = loop.create_task(self.outbox.run(), name=f"ws-writer-{self.kind}")
+        # A token is checked at the upgrade; a long-lived socket must not outlive it.
+        self.expiry = loop.call_later(
+            max(0.0, token_expires_at - time.time()),
+            self.close_soon,
+            CloseCode.TOKEN_EXPIRED,
+            "token expired",
         )
 
     async def _send(self, data: bytes) -> None:
@@ -118,6 +126,8 @@ class Connection:
                 await self.ws.close(code=int(code), message=reason.encode()[:120])
 
     async def finish(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
         self.outbox.close()
         if self.closing is not None:
             await asyncio.gather(self.closing, return_exceptions=True)
@@ -162,13 +172,13 @@ def _socket(settings: Settings) -> web.WebSocketResponse:
 
 
 async def candidate_ws(request: web.Request) -> web.StreamResponse:
-    _claims, state, live = await _open(request, Role.CANDIDATE)
+    claims, state, live = await _open(request, Role.CANDIDATE)
     settings = request.app[SETTINGS]
     sid = state.session_id
     ws = _socket(settings)
     await ws.prepare(request)
     conn = Connection(ws, "candidate", sid)
-    conn.start(settings.outbox_max)
+    conn.start(settings.outbox_max, claims.expires_at)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "candidate")
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
@@ -279,13 +289,13 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
         if not after_raw.isdigit() or len(after_raw) > 18:
             raise InvalidInputError("after must be a non-negative integer event id")
         after = int(after_raw)
-    _claims, state, live = await _open(request, Role.INTERVIEWER)
+    claims, state, live = await _open(request, Role.INTERVIEWER)
     settings = request.app[SETTINGS]
     sid = state.session_id
     ws = _socket(settings)
     await ws.prepare(request)
     conn = Connection(ws, "panel", sid)
-    conn.start(settings.outbox_max)
+    conn.start(settings.outbox_max, claims.expires_at)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "panel")
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)

@@ -252,3 +252,15 @@ async def test_rate_limit_answers_then_closes_1008(
         assert "rate_limited" in codes
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     await asyncio.sleep(0)
+
+
+async def test_socket_closes_4002_when_its_token_expires(
+    server_url: str, session_id: uuid.UUID, token: Callable[..., str]
+) -> None:
+    url = ws_url(server_url, "panel", session_id, token(Role.INTERVIEWER, session_id, ttl_s=2))
+    async with await open_ws(url) as ws:
+        await recv_until(ws, "snapshot")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await recv(ws, within=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002

@@ -40,6 +40,7 @@ const state = {
   suggestions: new Map(), // suggestion_id -> {data, el}
   commands: new Map(), // command_id -> {data, el, delivered}
   seenLines: new Set(),
+  messageCount: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ function renderSnapshot(snap) {
   const parts = [scenario, session.blueprint, `round ${session.round_number || 1}`, session.status];
   $("session-meta").textContent = parts.filter(Boolean).join(" · ");
   setPresence(snap.candidate_connected);
-  setMessageCount(snap.message_count);
+  setMessageCount(snap.message_count, true);
 
   setMeter(snap.say_meter);
   state.history = (snap.score_history || []).map((h) => ({ ...h, score: clamp(h.score) }));
@@ -314,8 +315,12 @@ function setPresence(connected) {
   node.textContent = connected ? "Candidate connected" : "Candidate offline";
 }
 
-function setMessageCount(count) {
+// Events report the count when they were made: an analysis of message 10 can arrive after
+// message 15, so live events only ever raise the count; a snapshot sets it outright.
+function setMessageCount(count, exact = false) {
   if (typeof count !== "number") return;
+  if (!exact && count <= state.messageCount) return;
+  state.messageCount = count;
   $("message-count").textContent = `${count} message${count === 1 ? "" : "s"}`;
 }
 

@@ -63,6 +63,7 @@ async def test_analyses_move_the_meter_and_alerts_mark_the_trend(
     assert await page.get_attribute("#meter-band", "data-band") == "none"
 
     first = analysis(86, 90, "The CFO froze all new spend until Q3", "critical")
+    first["message_count"] = 20
     await live.emit_now(sid, [first])
     await page.wait_for_selector('#meter-score[data-score="86"]')
     assert await page.get_attribute("#meter-band", "data-band") == "green"
@@ -93,6 +94,8 @@ async def test_analyses_move_the_meter_and_alerts_mark_the_trend(
     assert len(points) == 2 and points[1] > points[0]  # lower score, lower on the chart
     assert alert_cy == [points[1]]  # the alert sits on the score that caused it
     assert await page.text_content("#alerts li") == "⚠ Say Meter dropped 28 points (86 → 58)"
+    # The later event analyzed an earlier window (message 10): the count does not go back.
+    assert await page.text_content("#message-count") == "20 messages"
 
     # Newest suggestions first; each keeps its priority colour.
     cards = await page.eval_on_selector_all(

@@ -34,7 +34,7 @@ from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.rubrics import Rubric, rubric_for
 from gateway.metrics import REGISTRY
 from gateway.scheduler import AnalysisScheduler, Trigger
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
 from handlers.live import LiveService
 from storage.analysis import NewRun, NewSuggestion, insert_run, previous_score
@@ -325,7 +325,9 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     client: openai.AsyncOpenAI | None = None
     analyze: Analyze
     if settings.effective_analyzer == "openai":
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if settings.openai_api_key is None:
+            raise SettingsError("OPENAI_API_KEY: required when GATEWAY_ANALYZER=openai")
+        key = settings.openai_api_key.get_secret_value()
         client = openai.AsyncOpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0)
         kwargs: dict[str, Any] = {}
         retry = app.get(ANALYSIS_RETRY)

@@ -12,13 +12,13 @@ touched. Register it after `realtime.setup(app)` (it needs the live service).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import multiprocessing
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -286,21 +286,34 @@ class AnalysisRunner:
             log.info(
                 "analysis ok session=%s run=%s reason=%s analyzer=%s score=%s suggestions=%d "
                 "in %.0f ms",
-                sid, outcome.run_id, trigger.reason, self.analyzer_name,
-                outcome.event["say_meter"]["score"], len(outcome.event["suggestions"]), ms,
+                sid,
+                outcome.run_id,
+                trigger.reason,
+                self.analyzer_name,
+                outcome.event["say_meter"]["score"],
+                len(outcome.event["suggestions"]),
+                ms,
             )
         elif outcome.failure is not None:
             _runs_total.inc(1, "failed")
             log.warning(
                 "analysis failed session=%s run=%s reason=%s analyzer=%s error=%s in %.0f ms",
-                sid, outcome.run_id, trigger.reason, self.analyzer_name,
-                outcome.failure["reason"], ms,
+                sid,
+                outcome.run_id,
+                trigger.reason,
+                self.analyzer_name,
+                outcome.failure["reason"],
+                ms,
             )
         else:
             _runs_total.inc(1, "skipped")
             log.info(
                 "analysis skipped session=%s run=%s reason=%s (%s) in %.0f ms",
-                sid, outcome.run_id, trigger.reason, outcome.skipped, ms,
+                sid,
+                outcome.run_id,
+                trigger.reason,
+                outcome.skipped,
+                ms,
             )
 
 
@@ -315,13 +328,47 @@ def _mp_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+class OfflinePool:
+    """The offline analyzer's worker processes, rebuilt if one dies.
+
+    A worker killed by the OOM killer or a signal breaks a `ProcessPoolExecutor` for good; one
+    broken pool must cost one failed run, not every analysis until the gateway restarts.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
+
+    async def analyze(
+        self, window: Sequence[TranscriptLine], rubric: Rubric, language: str
+    ) -> AnalysisResult:
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        try:
+            return await loop.run_in_executor(pool, analyze_offline, list(window), rubric, language)
+        except BrokenProcessPool:
+            if self._pool is pool:  # the first failing run rebuilds; the others just retry
+                log.warning("offline analyzer worker died; starting a new process pool")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=_mp_context())
+            return await loop.run_in_executor(
+                self._pool, analyze_offline, list(window), rubric, language
+            )
+
+    def worker_pids(self) -> list[int]:
+        return list(getattr(self._pool, "_processes", {}) or {})
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
 async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     live = app[LIVE]
     loop = asyncio.get_running_loop()
     # Validate every weight override now: a typo fails startup, not one track's first run.
     rubric_for("sales", settings.analysis_weights or None)
-    executor: ProcessPoolExecutor | None = None
+    executor: OfflinePool | None = None
     client: openai.AsyncOpenAI | None = None
     analyze: Analyze
     if settings.effective_analyzer == "openai":
@@ -339,21 +386,16 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         analyze = analyzer.analyze
         name = f"openai:{settings.openai_model}"
     else:
-        pool = ProcessPoolExecutor(settings.analysis_workers, mp_context=_mp_context())
-        executor = pool
-
-        async def analyze(
-            window: Sequence[TranscriptLine], rubric: Rubric, language: str
-        ) -> AnalysisResult:
-            return await loop.run_in_executor(pool, analyze_offline, list(window), rubric, language)
-
+        offline = OfflinePool(settings.analysis_workers)
+        executor = offline
+        analyze = offline.analyze
         warm = rubric_for("sales")
         try:
             await asyncio.gather(
                 *(analyze(_WARM_WINDOW, warm, "en") for _ in range(settings.analysis_workers))
             )
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            offline.shutdown(wait=False)
             raise
         name = "offline"
     runner = AnalysisRunner(live, settings, analyze, name)
@@ -366,8 +408,7 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         live.on_trigger = None
         await runner.close()
         if executor is not None:
-            shutdown = functools.partial(executor.shutdown, wait=True, cancel_futures=True)
-            await loop.run_in_executor(None, shutdown)
+            await loop.run_in_executor(None, executor.shutdown)
         if client is not None:
             await client.close()
 

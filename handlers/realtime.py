@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.bus import LocalBus
 from gateway.errors import CloseCode
 from gateway.metrics import REGISTRY
-from handlers import ws
+from handlers import looplag, ws
 from handlers.keys import CONNECTIONS, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from handlers.live import LiveService
 
@@ -72,5 +72,6 @@ def setup(app: web.Application) -> None:
     """Call after the pool's cleanup context is registered (the live service needs the pool)."""
     app[CONNECTIONS] = set()
     app.cleanup_ctx.append(_live_ctx)
+    app.cleanup_ctx.append(looplag.sampler_ctx)
     app.on_shutdown.append(_on_shutdown)
     ws.setup(app)

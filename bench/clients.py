@@ -1,0 +1,425 @@
+"""Client-side jobs, run inside load-generator processes (see `bench.workers`).
+
+All WebSocket clients use the `websockets` library; the baseline uses an aiohttp
+`ClientSession` with keep-alive. Every loop is bounded by a deadline. Times come from
+`time.monotonic_ns()` (CLOCK_MONOTONIC, the same clock in every process on the machine), so a
+send time written by one process can be compared with an arrival time seen by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+__all__ = [
+    "BaselineJob",
+    "FanoutPanelsJob",
+    "IdleJob",
+    "IngestJob",
+    "PanelLatencyJob",
+    "candidate_frame",
+    "open_all",
+    "parse_stamp",
+]
+
+UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
+CONNECT_CONCURRENCY = 64
+MAX_SAMPLES = 200_000
+
+
+def ws_url(base: str, kind: str, session_id: str, token: str) -> str:
+    return f"{base}/ws/{kind}/{session_id}?token={token}"
+
+
+def candidate_frame(seq: int, text: str) -> str:
+    return orjson.dumps({"type": "transcript", "seq": seq, "role": "user", "text": text}).decode()
+
+
+def stamped_text(sent_ns: int, filler: str = UTTERANCE) -> str:
+    """Carry the send time in the utterance itself: `t<ns> <filler>`."""
+    return f"t{sent_ns} {filler}"
+
+
+def parse_stamp(text: str) -> int | None:
+    if not text.startswith("t"):
+        return None
+    head = text[1:].split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+async def _open(url: str) -> ClientConnection:
+    return await connect(
+        url,
+        open_timeout=60,
+        ping_interval=None,  # the gateway pings; clients only answer
+        compression=None,  # the gateway does not negotiate it anyway
+        max_queue=None,
+        close_timeout=2,
+    )
+
+
+async def open_all(
+    urls: list[str], first_frame: bool = True, concurrency: int = CONNECT_CONCURRENCY
+) -> tuple[list[ClientConnection | None], Counter[str]]:
+    """Open every URL (bounded concurrency); read the first frame (hello/snapshot) of each."""
+    gate = asyncio.Semaphore(concurrency)
+    failures: Counter[str] = Counter()
+
+    async def one(url: str) -> ClientConnection | None:
+        async with gate:
+            try:
+                ws = await _open(url)
+                if first_frame:
+                    await asyncio.wait_for(ws.recv(), 60)
+                return ws
+            except Exception as err:
+                failures[type(err).__name__ + ": " + str(err)[:80]] += 1
+                return None
+
+    return list(await asyncio.gather(*(one(u) for u in urls))), failures
+
+
+async def close_all(conns: list[ClientConnection | None]) -> None:
+    async def one(ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 5)
+
+    await asyncio.gather(*(one(ws) for ws in conns if ws is not None))
+
+
+def _trim(values: list[float]) -> list[float]:
+    if len(values) <= MAX_SAMPLES:
+        return values
+    return random.sample(values, MAX_SAMPLES)
+
+
+# -- 1. durable ingest over WebSocket ---------------------------------------------------------
+
+
+@dataclass
+class IngestJob:
+    """Candidates pipelining `window` frames each; counts acks (sent only after commit)."""
+
+    ws_base: str
+    sessions: list[tuple[str, str]]  # (session_id, candidate token)
+    window: int
+    duration_s: float
+    _conns: list[ClientConnection | None] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        urls = [ws_url(self.ws_base, "candidate", s, t) for s, t in self.sessions]
+        self._conns, failures = await open_all(urls)
+        return {"open": sum(c is not None for c in self._conns), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        start = time.monotonic()
+        deadline = start + self.duration_s
+        latencies: list[float] = []
+        errors: Counter[str] = Counter()
+        acks = 0
+
+        async def drive(ws: ClientConnection) -> None:
+            nonlocal acks
+            sent: dict[int, float] = {}
+            seq = 0
+            for _ in range(self.window):
+                seq += 1
+                sent[seq] = time.monotonic()
+                await ws.send(candidate_frame(seq, UTTERANCE))
+            with contextlib.suppress(TimeoutError, ConnectionClosed):
+                async with asyncio.timeout_at(
+                    asyncio.get_running_loop().time() + self.duration_s + 15
+                ):
+                    while sent:
+                        frame = orjson.loads(await ws.recv())
+                        now = time.monotonic()
+                        if frame["type"] == "ack":
+                            t = sent.pop(frame["seq"], None)
+                            if t is None or now > deadline:
+                                continue
+                            acks += 1
+                            latencies.append(now - t)
+                        elif frame["type"] == "error":
+                            errors[frame["code"]] += 1
+                            ref = frame.get("ref")
+                            if ref and ref.isdigit():
+                                sent.pop(int(ref), None)
+                        else:
+                            continue
+                        if now < deadline:
+                            seq += 1
+                            sent[seq] = time.monotonic()
+                            await ws.send(candidate_frame(seq, UTTERANCE))
+
+        await asyncio.gather(*(drive(ws) for ws in self._conns if ws is not None))
+        return {
+            "acks": acks,
+            "duration_s": self.duration_s,
+            "latencies": _trim(latencies),
+            "errors": dict(errors),
+        }
+
+    async def teardown(self) -> None:
+        await close_all(self._conns)
+
+
+# -- 1b. the design's path: one HTTP POST and one INSERT per message -------------------------
+
+
+@dataclass
+class BaselineJob:
+    """`clients` keep-alive HTTP clients, each POSTing one transcript at a time."""
+
+    http_base: str
+    session_ids: list[str]
+    duration_s: float
+    _http: aiohttp.ClientSession | None = None
+
+    def _body(self, session_id: str) -> bytes:
+        return orjson.dumps(
+            {"session_id": session_id, "round_number": 1, "role": "user", "text": UTTERANCE}
+        )
+
+    async def _post(self, session_id: str) -> int:
+        assert self._http is not None
+        async with self._http.post(
+            self.http_base + "/api/voice/transcript",
+            data=self._body(session_id),
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            await resp.read()
+            return resp.status
+
+    async def setup(self) -> dict[str, Any]:
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=120),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+        # Warm up: open every keep-alive connection before measuring.
+        statuses = await asyncio.gather(
+            *(self._post(s) for s in self.session_ids), return_exceptions=True
+        )
+        return {"open": sum(s == 200 for s in statuses)}
+
+    async def run(self) -> dict[str, Any]:
+        deadline = time.monotonic() + self.duration_s
+        latencies: list[float] = []
+        errors: Counter[str] = Counter()
+        ok = 0
+
+        async def client(session_id: str) -> None:
+            nonlocal ok
+            while time.monotonic() < deadline:
+                t = time.monotonic()
+                try:
+                    status = await self._post(session_id)
+                except (aiohttp.ClientError, OSError, TimeoutError) as err:
+                    errors[type(err).__name__] += 1
+                    continue
+                now = time.monotonic()
+                if status == 200 and now <= deadline:
+                    ok += 1
+                    latencies.append(now - t)
+                elif status != 200:
+                    errors[f"http {status}"] += 1
+
+        await asyncio.gather(*(client(s) for s in self.session_ids))
+        return {
+            "acks": ok,
+            "duration_s": self.duration_s,
+            "latencies": _trim(latencies),
+            "errors": dict(errors),
+        }
+
+    async def teardown(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+# -- 2. transcript -> panel latency across many sessions -------------------------------------
+
+
+@dataclass
+class PanelLatencyJob:
+    """Per session one panel and one candidate sending a frame every `interval_s`."""
+
+    ws_base: str
+    sessions: list[tuple[str, str, str]]  # (session_id, candidate token, interviewer token)
+    duration_s: float
+    interval_s: float = 1.0
+    _panels: list[ClientConnection | None] = field(default_factory=list)
+    _candidates: list[ClientConnection | None] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        self._panels, f1 = await open_all(
+            [ws_url(self.ws_base, "panel", s, p) for s, _, p in self.sessions]
+        )
+        self._candidates, f2 = await open_all(
+            [ws_url(self.ws_base, "candidate", s, c) for s, c, _ in self.sessions]
+        )
+        return {
+            "open": sum(c is not None for c in self._panels + self._candidates),
+            "failures": dict(f1 + f2),
+        }
+
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.duration_s
+        latencies: list[float] = []
+        totals: Counter[str] = Counter()
+
+        async def session(panel: ClientConnection, cand: ClientConnection) -> None:
+            sent = 0
+            done = asyncio.Event()
+
+            async def send() -> None:
+                nonlocal sent
+                await asyncio.sleep(random.uniform(0, self.interval_s))
+                tick = loop.time()
+                while tick < deadline:
+                    sent += 1
+                    text = stamped_text(time.monotonic_ns())
+                    await cand.send(candidate_frame(sent, text))
+                    tick += self.interval_s
+                    await asyncio.sleep(max(0.0, tick - loop.time()))
+                done.set()
+
+            async def drain_acks() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    async for raw in cand:
+                        frame = orjson.loads(raw)
+                        totals["acks" if frame["type"] == "ack" else frame["type"]] += 1
+
+            async def watch() -> None:
+                got = 0
+                with contextlib.suppress(TimeoutError, ConnectionClosed):
+                    async with asyncio.timeout_at(deadline + 10):
+                        while not (done.is_set() and got >= sent):
+                            raw = await panel.recv()
+                            now = time.monotonic_ns()
+                            frame = orjson.loads(raw)
+                            if frame["type"] != "transcript":
+                                continue
+                            stamp = parse_stamp(frame["text"])
+                            if stamp is not None:
+                                got += 1
+                                latencies.append((now - stamp) / 1e9)
+                totals["received"] += got
+
+            acks = asyncio.create_task(drain_acks())
+            await asyncio.gather(send(), watch())
+            totals["sent"] += sent
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(acks), 2)
+            acks.cancel()
+
+        pairs = [
+            (p, c)
+            for p, c in zip(self._panels, self._candidates, strict=True)
+            if p is not None and c is not None
+        ]
+        await asyncio.gather(*(session(p, c) for p, c in pairs))
+        return {"latencies": _trim(latencies), "totals": dict(totals)}
+
+    async def teardown(self) -> None:
+        await close_all(self._panels + self._candidates)
+
+
+# -- 3. one session, many panels ---------------------------------------------------------------
+
+
+@dataclass
+class FanoutPanelsJob:
+    """Panels of one session recording when each transcript `seq` arrives; stop at `last_seq`."""
+
+    ws_base: str
+    session_id: str
+    tokens: list[str]
+    last_seq: int
+    timeout_s: float
+    _panels: list[ClientConnection | None] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        self._panels, failures = await open_all(
+            [ws_url(self.ws_base, "panel", self.session_id, t) for t in self.tokens]
+        )
+        return {"open": sum(p is not None for p in self._panels), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        # seq -> [sent_ns, last arrival ns, panels that got it]
+        seen: dict[int, list[int]] = {}
+        closed: Counter[str] = Counter()
+
+        async def watch(panel: ClientConnection) -> None:
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    while True:
+                        raw = await panel.recv()
+                        now = time.monotonic_ns()
+                        frame = orjson.loads(raw)
+                        if frame["type"] != "transcript":
+                            continue
+                        seq = frame["seq"]
+                        entry = seen.get(seq)
+                        if entry is None:
+                            stamp = parse_stamp(frame["text"]) or 0
+                            seen[seq] = [stamp, now, 1]
+                        else:
+                            entry[1] = max(entry[1], now)
+                            entry[2] += 1
+                        if seq >= self.last_seq:
+                            return
+            except TimeoutError:
+                closed["timeout"] += 1
+            except ConnectionClosed as err:
+                closed[f"closed {err.rcvd.code if err.rcvd else 'abnormal'}"] += 1
+
+        await asyncio.gather(*(watch(p) for p in self._panels if p is not None))
+        return {"seen": {str(k): v for k, v in seen.items()}, "closed": dict(closed)}
+
+    async def teardown(self) -> None:
+        await close_all(self._panels)
+
+
+# -- 4. idle connections -----------------------------------------------------------------------
+
+
+@dataclass
+class IdleJob:
+    """Open sockets and hold them, reading (and discarding) whatever arrives."""
+
+    ws_base: str
+    conns: list[tuple[str, str, str]]  # (kind, session_id, token)
+    _open: list[ClientConnection | None] = field(default_factory=list)
+    _drains: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        urls = [ws_url(self.ws_base, k, s, t) for k, s, t in self.conns]
+        self._open, failures = await open_all(urls, concurrency=32)
+
+        async def drain(ws: ClientConnection) -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+
+        self._drains = [asyncio.create_task(drain(ws)) for ws in self._open if ws is not None]
+        return {"open": len(self._drains), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        return {"still_open": sum(not t.done() for t in self._drains)}
+
+    async def teardown(self) -> None:
+        await close_all(self._open)
+        for task in self._drains:
+            task.cancel()
+        await asyncio.gather(*self._drains, return_exceptions=True)

@@ -1,0 +1,161 @@
+"""What every benchmark shares: the scale, the database, and how to start a gateway child."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+
+from bench.procs import BENCH_SECRET, Child, Database, free_port, start_child
+from bench.sessions import admin_token
+
+__all__ = ["FULL", "QUICK", "Context", "Scale", "split"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Scale:
+    quick: bool
+    load_procs: int  # client processes for the ingest/latency/fan-out benchmarks
+    ingest_conns: int
+    ingest_window: int  # frames in flight per candidate connection
+    ingest_s: float
+    latency_sessions: int
+    latency_s: float
+    fanout_panels: int
+    fanout_events: int
+    fanout_gap_s: float
+    fanout_prefill: int  # large events sent while the stalled panel is present, unmeasured
+    idle_conns: int
+    idle_sessions: int
+    idle_procs: int
+    analysis_sessions: int  # sessions analyzing at once (loop lag)
+    analysis_rounds: int  # bursts of them, for more lag samples
+    trigger_samples: int  # one-at-a-time triggers, offline analyzer
+    model_samples: int  # one-at-a-time triggers, fake 1 s model
+    compression_clients: int
+    compression_messages: int
+
+
+FULL = Scale(
+    quick=False,
+    load_procs=2,
+    ingest_conns=1000,
+    ingest_window=8,
+    ingest_s=10.0,
+    latency_sessions=1000,
+    latency_s=15.0,
+    fanout_panels=1000,
+    fanout_events=50,
+    fanout_gap_s=0.2,
+    fanout_prefill=40,
+    idle_conns=10_000,
+    idle_sessions=1000,
+    idle_procs=4,
+    analysis_sessions=100,
+    analysis_rounds=3,
+    trigger_samples=20,
+    model_samples=5,
+    compression_clients=1000,
+    compression_messages=100,
+)
+
+QUICK = Scale(
+    quick=True,
+    load_procs=2,
+    ingest_conns=100,
+    ingest_window=8,
+    ingest_s=3.0,
+    latency_sessions=100,
+    latency_s=4.0,
+    fanout_panels=100,
+    fanout_events=20,
+    fanout_gap_s=0.05,
+    fanout_prefill=20,
+    idle_conns=1000,
+    idle_sessions=100,
+    idle_procs=2,
+    analysis_sessions=20,
+    analysis_rounds=1,
+    trigger_samples=5,
+    model_samples=2,
+    compression_clients=100,
+    compression_messages=30,
+)
+
+
+def split(items: list[T], parts: int) -> list[list[T]]:
+    """Deal `items` round-robin into `parts` non-empty lists."""
+    parts = max(1, min(parts, len(items)))
+    return [items[i::parts] for i in range(parts)]
+
+
+# The gateway under test: offline analyzer and voice agent, no vendor keys. The per-connection
+# rate limit is an abuse guard, not what is measured: it is lifted so pipelining clients are
+# limited by the gateway alone. Analysis runs every 1,000 messages (never, in practice) except
+# in the analysis benchmark, so ingest numbers are not mixed with analysis CPU.
+GATEWAY_ENV = {
+    "GATEWAY_JWT_SECRET": BENCH_SECRET,
+    "GATEWAY_LOG_LEVEL": "WARNING",
+    "GATEWAY_ANALYZER": "offline",
+    "VOICE_AGENT_PROVIDER": "offline",
+    "WS_RATE_PER_SECOND": "1000000",
+    "WS_RATE_BURST": "1000000",
+    "ANALYSIS_EVERY": "1000",
+}
+
+
+@dataclass
+class Context:
+    scale: Scale
+    workdir: Path
+    db: Database
+
+    async def start_gateway(self, name: str, env: dict[str, str] | None = None) -> Child:
+        port = free_port()
+        full_env = {
+            **GATEWAY_ENV,
+            "DATABASE_URL": self.db.dsn,
+            "GATEWAY_DATA_DIR": str(self.workdir / name / "data"),
+            **(env or {}),
+        }
+        child = start_child(
+            name,
+            ["-m", "gateway", "serve", "--port", str(port), "--seed"],
+            full_env,
+            self.workdir / name,
+            port,
+        )
+        try:
+            await child.wait_ready()
+        except BaseException:
+            await child.stop()
+            raise
+        return child
+
+    @staticmethod
+    async def metrics(child: Child) -> dict[str, float]:
+        """The gateway's /metrics, as {"name{labels}": value}."""
+        headers = {"Authorization": f"Bearer {admin_token()}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(child.url + "/metrics", headers=headers) as resp,
+        ):
+            text = await resp.text()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    continue
+        return out
+
+    @staticmethod
+    async def settle(seconds: float) -> None:
+        await asyncio.sleep(seconds)

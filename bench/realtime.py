@@ -1,0 +1,443 @@
+"""Benchmarks 1-4: durable ingest vs the design's path, transcript -> panel latency, one event to
+many panels (with and without a stalled panel), memory of idle connections."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from bench.clients import (
+    BaselineJob,
+    FanoutPanelsJob,
+    IdleJob,
+    IngestJob,
+    PanelLatencyJob,
+    candidate_frame,
+    stamped_text,
+    ws_url,
+)
+from bench.context import Context, split
+from bench.procs import (
+    Child,
+    cpu_seconds,
+    free_port,
+    process_memory,
+    rss_kib,
+    start_child,
+    tree,
+)
+from bench.report import Figure, Section
+from bench.sessions import create_sessions, token
+from bench.stats import fmt_ms, summarize
+from bench.workers import WorkerGroup
+from gateway.auth import Role
+
+__all__ = ["bench_fanout", "bench_ingest", "bench_latency", "bench_memory"]
+
+TARGET_MS = 0.050
+
+
+def _cmd(ctx: Context, name: str) -> str:
+    return f"interview-gateway bench --only {name}" + (" --quick" if ctx.scale.quick else "")
+
+
+def _merge_errors(results: list[dict[str, Any]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for r in results:
+        total.update(r.get("errors", {}))
+    return dict(total)
+
+
+@dataclass
+class CpuShare:
+    """CPU used while measuring, in cores (1.0 = one core busy the whole time)."""
+
+    server: float = 0.0
+    postgres: float = 0.0
+    clients: float = 0.0
+
+    def describe(self, server: str) -> str:
+        return (
+            f"CPU while measuring (cores of 2): {server} {self.server:.2f}, PostgreSQL "
+            f"{self.postgres:.2f}, client processes {self.clients:.2f}."
+        )
+
+
+async def _run_jobs(
+    jobs: list[Any], server_pid: int | None = None, pg_pid: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], CpuShare]:
+    async with WorkerGroup(jobs) as group:
+        ready = await group.ready()
+        groups = [[server_pid] if server_pid else [], tree(pg_pid), group.pids]
+        before = [cpu_seconds(g) for g in groups]
+        t0 = time.monotonic()
+        group.go()
+        results = await group.results(timeout_s=300)
+        elapsed = time.monotonic() - t0
+        used = [(cpu_seconds(g) - b) / elapsed for g, b in zip(groups, before, strict=True)]
+        return ready, results, CpuShare(*used)
+
+
+# -- 1. ingest ------------------------------------------------------------------------------
+
+
+async def bench_ingest(ctx: Context, gw: Child) -> Section:
+    s = ctx.scale
+    n = s.ingest_conns
+    sec = Section(
+        "ingest",
+        f"1. Durable ingest, {n:,} concurrent candidate connections",
+        _cmd(ctx, "ingest"),
+    )
+    ids = await create_sessions(ctx.db.dsn, n)
+    before = await ctx.metrics(gw)
+    jobs = [
+        IngestJob(
+            gw.ws_url,
+            [(sid, token(Role.CANDIDATE, sid)) for sid in part],
+            s.ingest_window,
+            s.ingest_s,
+        )
+        for part in split(ids, s.load_procs)
+    ]
+    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid)
+    after = await ctx.metrics(gw)
+    opened = sum(r["open"] for r in ready)
+    acks = sum(r["acks"] for r in results)
+    gw_rate = acks / s.ingest_s
+    gw_lat = summarize([x for r in results for x in r["latencies"]])
+    rows = after.get("gateway_commit_rows_total", 0) - before.get("gateway_commit_rows_total", 0)
+    batches = after.get("gateway_commit_batch_seconds_count", 0) - before.get(
+        "gateway_commit_batch_seconds_count", 0
+    )
+    flush_s = after.get("gateway_commit_batch_seconds_sum", 0) - before.get(
+        "gateway_commit_batch_seconds_sum", 0
+    )
+
+    # The design's path: a separate aiohttp process, one POST and one INSERT per message.
+    base_ids = await create_sessions(ctx.db.dsn, n)
+    port = free_port()
+    baseline = start_child(
+        "baseline",
+        ["-m", "bench.baseline_server", "--dsn", ctx.db.dsn, "--port", str(port)],
+        {},
+        ctx.workdir / "baseline",
+        port,
+    )
+    try:
+        await baseline.wait_ready()
+        bjobs = [
+            BaselineJob(baseline.url, part, s.ingest_s) for part in split(base_ids, s.load_procs)
+        ]
+        bready, bresults, bcpu = await _run_jobs(bjobs, baseline.proc.pid, ctx.db.postmaster_pid)
+    finally:
+        await baseline.stop()
+    b_acks = sum(r["acks"] for r in bresults)
+    b_rate = b_acks / s.ingest_s
+    b_lat = summarize([x for r in bresults for x in r["latencies"]])
+    ratio = gw_rate / b_rate if b_rate else float("inf")
+
+    sec.figures += [
+        Figure("gateway: frames acked/s", f"{gw_rate:,.0f}"),
+        Figure("gateway: ack latency p50 / p99", f"{fmt_ms(gw_lat.p50)} / {fmt_ms(gw_lat.p99)}"),
+        Figure("design path: messages stored/s", f"{b_rate:,.0f}"),
+        Figure("design path: response p50 / p99", f"{fmt_ms(b_lat.p50)} / {fmt_ms(b_lat.p99)}"),
+        Figure("gateway / design path", f"{ratio:.1f}x", ">= 10x", ratio >= 10),
+    ]
+    sec.notes += [
+        f"Gateway: {opened:,} candidate WebSockets (`websockets` client) over {len(jobs)} client "
+        f"processes, each keeping {s.ingest_window} transcript frames in flight (a new frame per "
+        f"ack) for {s.ingest_s:.0f} s; an ack is sent only after the frame's batch committed. "
+        f"{acks:,} acks; errors: {_merge_errors(results) or 'none'}.",
+        f"Group commit: {rows:,.0f} rows in {batches:,.0f} transactions "
+        f"(mean {rows / batches if batches else 0:,.1f} rows and "
+        f"{fmt_ms(flush_s / batches if batches else 0)} per commit). " + cpu.describe("gateway"),
+        f"Design path: `bench/baseline_server.py` (aiohttp, asyncpg pool of 10 like the "
+        f"gateway's default) in its own process: `POST /api/voice/transcript` -> INSERT one row "
+        f"-> SELECT count -> JSON. {sum(r['open'] for r in bready):,} keep-alive aiohttp clients "
+        f"over {len(bjobs)} processes, one request at a time each, {s.ingest_s:.0f} s. "
+        f"{b_acks:,} responses; errors: {_merge_errors(bresults) or 'none'}. "
+        + bcpu.describe("baseline server"),
+        "Same PostgreSQL, same schema, `fsync` and `synchronous_commit` on (defaults).",
+    ]
+    return sec
+
+
+# -- 2. transcript -> panel latency -------------------------------------------------------------
+
+
+async def bench_latency(ctx: Context, gw: Child) -> Section:
+    s = ctx.scale
+    n = s.latency_sessions
+    sec = Section(
+        "latency",
+        f"2. Transcript -> panel latency, {n:,} active sessions",
+        _cmd(ctx, "latency"),
+    )
+    ids = await create_sessions(ctx.db.dsn, n)
+    triples = [(sid, token(Role.CANDIDATE, sid), token(Role.INTERVIEWER, sid)) for sid in ids]
+    jobs = [PanelLatencyJob(gw.ws_url, part, s.latency_s) for part in split(triples, s.load_procs)]
+    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid)
+    lat = summarize([x for r in results for x in r["latencies"]])
+    totals: Counter[str] = Counter()
+    for r in results:
+        totals.update(r["totals"])
+    sec.figures += [
+        Figure("p50", fmt_ms(lat.p50)),
+        Figure("p99", fmt_ms(lat.p99), "< 50 ms", lat.p99 < TARGET_MS),
+    ]
+    sec.notes += [
+        f"{sum(r['open'] for r in ready):,} sockets: per session one panel and one candidate "
+        f"(`websockets`), over {len(jobs)} client processes. Each candidate sends one frame per "
+        f"second (random phase) for {s.latency_s:.0f} s, its send time (CLOCK_MONOTONIC) in the "
+        f"text; the panel measures arrival. Includes the group commit: a frame reaches panels "
+        f"only after it is stored.",
+        f"{totals['sent']:,} frames sent, {totals['received']:,} received by panels, "
+        f"{totals['acks']:,} acks; max {fmt_ms(lat.max)}. " + cpu.describe("gateway"),
+    ]
+    return sec
+
+
+# -- 3. one event to many panels ---------------------------------------------------------------
+
+
+def _stalled_panel(port: int, session_id: str, tok: str) -> socket.socket:
+    """A panel that completes the handshake and then never reads (4 KiB receive buffer)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/panel/{session_id}?token={tok} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1024)
+        if not chunk:
+            raise ConnectionError("stalled panel: connection closed during handshake")
+        head += chunk
+    status = head.split(b"\r\n", 1)[0]
+    if b" 101 " not in status:
+        raise ConnectionError(f"stalled panel: {status!r}")
+    return sock
+
+
+async def bench_fanout(ctx: Context, gw: Child) -> Section:
+    s = ctx.scale
+    n = s.fanout_panels
+    sec = Section(
+        "fanout",
+        f"3. One event to {n:,} panels of one session",
+        _cmd(ctx, "fanout"),
+    )
+    (sid,) = await create_sessions(ctx.db.dsn, 1)
+    ptok = token(Role.INTERVIEWER, sid)
+    e, k = s.fanout_events, s.fanout_prefill
+    phase_a = range(1, e + 1)
+    prefill = range(e + 1, e + k + 1)
+    phase_b = range(e + k + 1, 2 * e + k + 1)
+    last = 2 * e + k
+    timeout = 60 + last * s.fanout_gap_s
+    jobs = [
+        FanoutPanelsJob(gw.ws_url, sid, [ptok] * len(part), last, timeout)
+        for part in split(list(range(n)), s.load_procs)
+    ]
+    before = await ctx.metrics(gw)
+    stalled: socket.socket | None = None
+    async with WorkerGroup(jobs) as group:
+        ready = await group.ready()
+        opened = sum(r["open"] for r in ready)
+        async with await connect(
+            ws_url(gw.ws_url, "candidate", sid, token(Role.CANDIDATE, sid)),
+            compression=None,
+            ping_interval=None,
+        ) as cand:
+            await cand.recv()  # hello
+            acked: Counter[str] = Counter()
+
+            async def drain() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    async for raw in cand:
+                        acked[orjson.loads(raw)["type"]] += 1
+
+            drainer = asyncio.create_task(drain())
+            group.go()
+            await asyncio.sleep(0.5)
+            for seq in phase_a:
+                await cand.send(candidate_frame(seq, stamped_text(time.monotonic_ns())))
+                await asyncio.sleep(s.fanout_gap_s)
+            stalled = await asyncio.to_thread(_stalled_panel, gw.port, sid, ptok)
+            big = "x" * 3800
+            for seq in prefill:
+                await cand.send(candidate_frame(seq, stamped_text(time.monotonic_ns(), big)))
+                await asyncio.sleep(s.fanout_gap_s)
+            await asyncio.sleep(0.5)
+            for seq in phase_b:
+                await cand.send(candidate_frame(seq, stamped_text(time.monotonic_ns())))
+                await asyncio.sleep(s.fanout_gap_s)
+            results = await group.results(timeout_s=timeout + 30)
+            drainer.cancel()
+            await asyncio.gather(drainer, return_exceptions=True)
+    after = await ctx.metrics(gw)
+    stalled_state = "open (never read)"
+    if stalled is not None:
+        stalled.setblocking(False)
+        try:
+            stalled.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            pass
+        except OSError as err:
+            stalled_state = f"closed by the gateway ({err})"
+        stalled.close()
+
+    seen: dict[int, list[int]] = {}
+    closed: Counter[str] = Counter()
+    for r in results:
+        closed.update(r["closed"])
+        for key, (sent, arrival, count) in r["seen"].items():
+            entry = seen.setdefault(int(key), [sent, arrival, 0])
+            entry[1] = max(entry[1], arrival)
+            entry[2] += count
+
+    def last_panel(seqs: range) -> tuple[list[float], int]:
+        times = [(seen[q][1] - seen[q][0]) / 1e9 for q in seqs if q in seen]
+        complete = sum(1 for q in seqs if q in seen and seen[q][2] == opened)
+        return times, complete
+
+    a_times, a_full = last_panel(phase_a)
+    b_times, b_full = last_panel(phase_b)
+    a, b = summarize(a_times), summarize(b_times)
+    slow = after.get("gateway_ws_slow_consumer_closes_total", 0) - before.get(
+        "gateway_ws_slow_consumer_closes_total", 0
+    )
+    sec.figures += [
+        Figure(
+            "to last panel p50 / p99",
+            f"{fmt_ms(a.p50)} / {fmt_ms(a.p99)}",
+            "p99 < 50 ms",
+            a.p99 < TARGET_MS,
+        ),
+        Figure(
+            "same, one stalled panel present: p50 / p99",
+            f"{fmt_ms(b.p50)} / {fmt_ms(b.p99)}",
+            "p99 < 50 ms",
+            b.p99 < TARGET_MS,
+        ),
+    ]
+    sec.notes += [
+        f"{opened:,} panels (`websockets`) of one session over {len(jobs)} client processes; a "
+        f"candidate sends {e} transcript frames {s.fanout_gap_s * 1000:.0f} ms apart, its send "
+        "time in the text; each panel process records the latest arrival per frame; the figure "
+        "is send -> arrival at the last of all panels (commit included).",
+        f"Without stall: {a_full}/{len(phase_a)} events reached every panel. With the stalled "
+        f"panel: {b_full}/{len(phase_b)}.",
+        f"Stalled panel: a raw socket with SO_RCVBUF 4 KiB that completes the handshake and "
+        f"never reads; before the second series {k} events of ~3.9 KB (unmeasured) fill its "
+        f"kernel buffers so its writer blocks and its outbox grows. Afterwards it was "
+        f"{stalled_state}; 1013 closes during the run: {slow:.0f}. Panel sockets closed or "
+        f"timed out: {dict(closed) or 'none'}.",
+    ]
+    return sec
+
+
+# -- 4. memory of idle connections -----------------------------------------------------------
+
+
+async def bench_memory(ctx: Context) -> Section:
+    s = ctx.scale
+    n, sessions = s.idle_conns, s.idle_sessions
+    per = n // sessions
+    sec = Section(
+        "memory",
+        f"4. Memory, {n:,} idle connections",
+        _cmd(ctx, "memory"),
+    )
+    gw = await ctx.start_gateway("gateway-memory")
+    try:
+        ids = await create_sessions(ctx.db.dsn, sessions)
+        conns: list[tuple[str, str, str]] = []
+        for sid in ids:
+            conns.append(("candidate", sid, token(Role.CANDIDATE, sid)))
+            ptok = token(Role.INTERVIEWER, sid)
+            conns += [("panel", sid, ptok)] * (per - 1)
+        await asyncio.sleep(1.0)
+        pid = gw.proc.pid
+        rss0 = rss_kib(pid)
+        pg0 = (
+            process_memory(ctx.db.postmaster_pid, with_children=True)
+            if ctx.db.postmaster_pid
+            else None
+        )
+        t0 = time.monotonic()
+        jobs = [IdleJob(gw.ws_url, part) for part in split(conns, s.idle_procs)]
+        async with WorkerGroup(jobs) as group:
+            ready = await group.ready(timeout_s=300)
+            connect_s = time.monotonic() - t0
+            await asyncio.sleep(3.0)
+            rss1 = rss_kib(pid)
+            pg1 = (
+                process_memory(ctx.db.postmaster_pid, with_children=True)
+                if ctx.db.postmaster_pid
+                else None
+            )
+            metrics = await ctx.metrics(gw)
+            group.go()
+            held = await group.results()
+        opened = sum(r["open"] for r in ready)
+        failures: Counter[str] = Counter()
+        for r in ready:
+            failures.update(r["failures"])
+        still = sum(r["still_open"] for r in held)
+    finally:
+        await gw.stop()
+    mib = 1024
+    sec.figures += [
+        Figure("gateway RSS before", f"{rss0 / mib:,.0f} MiB"),
+        Figure(
+            f"gateway RSS with {opened:,} open",
+            f"{rss1 / mib:,.0f} MiB",
+            "< 1 GiB",
+            rss1 < 1024 * 1024 and opened == n,
+        ),
+        Figure("per connection", f"{(rss1 - rss0) / max(opened, 1):.1f} KiB"),
+    ]
+    if pg0 and pg1:
+        sec.figures.append(
+            Figure(
+                "PostgreSQL (separate processes) PSS",
+                f"{pg0.pss_kib / mib:,.0f} -> {pg1.pss_kib / mib:,.0f} MiB",
+            )
+        )
+    sec.notes += [
+        f"{sessions:,} sessions, each with 1 candidate and {per - 1} panel sockets "
+        f"(`websockets`, answering the gateway's pings, reading what arrives) over "
+        f"{len(jobs)} client processes; {opened:,} opened in {connect_s:.1f} s, "
+        f"{still:,} still open after the measurement; the gateway counted "
+        f"{metrics.get('gateway_ws_open', 0):,.0f} open sockets. "
+        f"Failures: {dict(failures) or 'none'}.",
+        "Gateway: VmRSS of the gateway process from /proc/<pid>/status (a fresh gateway "
+        "process, 1 s after /readyz, then 3 s after the last socket opened).",
+    ]
+    if pg0 and pg1:
+        sec.notes.append(
+            f"PostgreSQL is other processes: postmaster and {pg1.processes - 1} children, "
+            f"RSS sum {pg0.rss_kib / mib:,.0f} -> {pg1.rss_kib / mib:,.0f} MiB (shared buffers "
+            f"counted in every process), PSS sum as in the table."
+        )
+    return sec

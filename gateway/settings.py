@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("GATEWAY_ALLOWED_ORIGINS")
     )
     metrics_public: bool = Field(False, validation_alias=_env("GATEWAY_METRICS_PUBLIC"))
+    bus: Literal["local", "postgres"] = Field("local", validation_alias=_env("GATEWAY_BUS"))
 
     # Vendors
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))

@@ -13,8 +13,9 @@ from gateway.bus import LocalBus
 from gateway.errors import CloseCode
 from gateway.metrics import REGISTRY
 from handlers import looplag, ws
-from handlers.keys import CONNECTIONS, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
+from handlers.keys import CONNECTIONS, DSN, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from handlers.live import LiveService
+from handlers.pgbus import PostgresBus
 
 __all__ = ["setup"]
 
@@ -24,7 +25,12 @@ EVICT_EVERY_S = 30.0
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
-    live = LiveService(app[POOL], app[SETTINGS], LocalBus())
+    settings = app[SETTINGS]
+    pg_bus = PostgresBus(app[DSN], app[POOL]) if settings.bus == "postgres" else None
+    live = LiveService(app[POOL], settings, pg_bus or LocalBus())
+    if pg_bus is not None:
+        pg_bus.interested = lambda sid: live.hub.get(sid) is not None
+        await pg_bus.start()
     app[LIVE] = live
     app[SESSION_ENDED_HOOKS].append(live.session_ended)
     REGISTRY.gauge(
@@ -45,6 +51,8 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await evictor
     await live.stop()
+    if pg_bus is not None:
+        await pg_bus.stop()
 
 
 async def _evict_idle(live: LiveService) -> None:

@@ -12,6 +12,7 @@ from storage.pool import DB, Conn
 
 __all__ = [
     "dismiss_suggestion",
+    "get_command",
     "insert_command",
     "lock_suggestion",
     "mark_applied",
@@ -87,6 +88,16 @@ async def dismiss_suggestion(conn: Conn, suggestion_id: uuid.UUID) -> None:
 
 async def mark_delivered(conn: Conn, session_id: uuid.UUID, command_id: uuid.UUID) -> bool:
     return await conn.fetchval(MARK_DELIVERED, command_id, session_id) is not None
+
+
+SELECT_COMMAND = """
+SELECT id, session_id, command_type, payload, source, suggestion_id, created_at
+FROM voice_commands WHERE id = $1
+"""
+
+
+async def get_command(conn: DB, command_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_COMMAND, command_id)
 
 
 async def pending_commands(conn: DB, session_id: uuid.UUID) -> list[asyncpg.Record]:

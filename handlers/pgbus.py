@@ -131,9 +131,9 @@ class PostgresBus:
 
     # -- receiving --------------------------------------------------------------------------
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
-            refs = orjson.loads(payload)
+            refs = orjson.loads(str(payload))
         except orjson.JSONDecodeError:
             log.warning("bus: ignoring a malformed notification")
             return

@@ -78,6 +78,11 @@ function labelFor(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+function clip(text, limit) {
+  const value = String(text ?? "");
+  return value.length > limit ? `${value.slice(0, limit - 1)}…` : value;
+}
+
 function clock(ts) {
   const d = ts ? new Date(ts) : new Date();
   if (Number.isNaN(d.getTime())) return "";
@@ -456,7 +461,7 @@ function addSuggestion(s) {
   if (s.label) card.append(el("div", { class: "suggestion-label" }, s.label));
   card.append(el("p", { class: "suggestion-text" }, s.text));
   const actions = el("div", { class: "suggestion-actions" });
-  const short = String(s.text || "").slice(0, 80);
+  const short = clip(s.text, 80);
   const entry = { data: { ...s, status: s.status || "open" }, el: card, pending: false };
   if (APPLICABLE.has(s.type)) {
     const applyBtn = el("button", {
@@ -548,7 +553,7 @@ function addCommand(c) {
   const what = payload.curveball || payload.context_injection || payload.text || payload.reason || "";
   const row = el("li", { "data-command-id": c.command_id, "data-delivered": "false" });
   row.append(
-    el("span", {}, `${COMMAND_LABELS[c.command_type] || c.command_type}: ${String(what).slice(0, 90)}`),
+    el("span", {}, `${COMMAND_LABELS[c.command_type] || c.command_type}: ${clip(what, 90)}`),
     el("span", { class: "command-state" }, "sent"),
   );
   state.commands.set(c.command_id, { data: c, el: row, delivered: false });

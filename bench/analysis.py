@@ -19,43 +19,21 @@ from bench.context import Context
 from bench.procs import Child, free_port, start_child
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token
-from bench.stats import fmt_ms, summarize
+from bench.stats import Scrapes, fmt_ms, histogram_count, histogram_quantile, summarize
 from gateway.auth import Role
 
 __all__ = ["bench_analysis", "lag_quantile"]
 
-LAG = "gateway_event_loop_lag_seconds_bucket"
+LAG_METRIC = "gateway_event_loop_lag_seconds"
 EVERY = 10  # the design's trigger: every 10 stored messages
 
 
-Scrapes = list[tuple[dict[str, float], dict[str, float]]]
-
-
 def lag_quantile(windows: Scrapes, q: float) -> tuple[float, float]:
-    """The histogram bucket (lower, upper edge] holding the q-quantile of the lag observed
-    inside the (before, after) scrape windows."""
-    counts: dict[float, float] = {}
-    for before, after in windows:
-        for key, value in after.items():
-            if key.startswith(LAG + "{"):
-                edge = key.split('le="', 1)[1].rstrip('"}')
-                bound = float("inf") if edge == "+Inf" else float(edge)
-                counts[bound] = counts.get(bound, 0.0) + value - before.get(key, 0.0)
-    buckets = sorted(counts.items())
-    total = buckets[-1][1] if buckets else 0.0
-    if total <= 0:
-        return float("nan"), float("nan")
-    lower = 0.0
-    for bound, cumulative in buckets:
-        if cumulative >= q * total:
-            return lower, bound
-        lower = bound
-    return lower, float("inf")
+    return histogram_quantile(windows, LAG_METRIC, q)
 
 
 def _lag_count(windows: Scrapes) -> float:
-    key = LAG.replace("_bucket", "_count")
-    return sum(after.get(key, 0.0) - before.get(key, 0.0) for before, after in windows)
+    return histogram_count(windows, LAG_METRIC)
 
 
 def _bucket(edges: tuple[float, float]) -> str:

@@ -10,6 +10,7 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ from bench.procs import (
 )
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token
-from bench.stats import fmt_ms, summarize
+from bench.stats import fmt_bucket, fmt_ms, histogram_quantile, summarize
 from bench.workers import WorkerGroup
 from gateway.auth import Role
 
@@ -50,6 +51,18 @@ TARGET_MS = 0.050
 
 def _cmd(ctx: Context, name: str) -> str:
     return f"interview-gateway bench --only {name}" + (" --quick" if ctx.scale.quick else "")
+
+
+def gateway_health(before: dict[str, float], after: dict[str, float]) -> str:
+    """Loop lag and commit time inside the gateway over a measurement, from its histograms."""
+    w = [(before, after)]
+    lag = histogram_quantile(w, "gateway_event_loop_lag_seconds", 0.99)
+    commit = histogram_quantile(w, "gateway_commit_batch_seconds", 0.99)
+    commit_max = histogram_quantile(w, "gateway_commit_batch_seconds", 1.0)
+    return (
+        f"Inside the gateway meanwhile: event-loop lag p99 in {fmt_bucket(lag)}; group-commit "
+        f"time p99 in {fmt_bucket(commit)}, max in {fmt_bucket(commit_max)} (histogram buckets)."
+    )
 
 
 def _merge_errors(results: list[dict[str, Any]]) -> dict[str, int]:
@@ -75,10 +88,15 @@ class CpuShare:
 
 
 async def _run_jobs(
-    jobs: list[Any], server_pid: int | None = None, pg_pid: int | None = None
+    jobs: list[Any],
+    server_pid: int | None = None,
+    pg_pid: int | None = None,
+    on_ready: Callable[[], Awaitable[object]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], CpuShare]:
     async with WorkerGroup(jobs) as group:
         ready = await group.ready()
+        if on_ready is not None:
+            await on_ready()
         groups = [[server_pid] if server_pid else [], tree(pg_pid), group.pids]
         before = [cpu_seconds(g) for g in groups]
         t0 = time.monotonic()
@@ -162,7 +180,10 @@ async def bench_ingest(ctx: Context, gw: Child) -> Section:
         f"{acks:,} acks; errors: {_merge_errors(results) or 'none'}.",
         f"Group commit: {rows:,.0f} rows in {batches:,.0f} transactions "
         f"(mean {rows / batches if batches else 0:,.1f} rows and "
-        f"{fmt_ms(flush_s / batches if batches else 0)} per commit). " + cpu.describe("gateway"),
+        f"{fmt_ms(flush_s / batches if batches else 0)} per commit). "
+        + cpu.describe("gateway")
+        + " "
+        + gateway_health(before, after),
         f"Design path: `bench/baseline_server.py` (aiohttp, asyncpg pool of 10 like the "
         f"gateway's default) in its own process: `POST /api/voice/transcript` -> INSERT one row "
         f"-> SELECT count -> JSON. {sum(r['open'] for r in bready):,} keep-alive aiohttp clients "
@@ -186,9 +207,15 @@ async def bench_latency(ctx: Context, gw: Child) -> Section:
         _cmd(ctx, "latency"),
     )
     ids = await create_sessions(ctx.db.dsn, n)
+    before: dict[str, float] = {}
+
+    async def scrape() -> None:
+        before.update(await ctx.metrics(gw))
+
     triples = [(sid, token(Role.CANDIDATE, sid), token(Role.INTERVIEWER, sid)) for sid in ids]
     jobs = [PanelLatencyJob(gw.ws_url, part, s.latency_s) for part in split(triples, s.load_procs)]
-    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid)
+    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid, scrape)
+    after = await ctx.metrics(gw)
     lat = summarize([x for r in results for x in r["latencies"]])
     totals: Counter[str] = Counter()
     for r in results:
@@ -205,6 +232,7 @@ async def bench_latency(ctx: Context, gw: Child) -> Section:
         f"only after it is stored.",
         f"{totals['sent']:,} frames sent, {totals['received']:,} received by panels, "
         f"{totals['acks']:,} acks; max {fmt_ms(lat.max)}. " + cpu.describe("gateway"),
+        gateway_health(before, after),
     ]
     return sec
 
@@ -352,6 +380,7 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
         f"kernel buffers so its writer blocks and its outbox grows. Afterwards it was "
         f"{stalled_state}; 1013 closes during the run: {slow:.0f}. Panel sockets closed or "
         f"timed out: {dict(closed) or 'none'}.",
+        gateway_health(before, after),
     ]
     return sec
 

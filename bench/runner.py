@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bench.analysis import bench_analysis
 from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
@@ -70,8 +71,16 @@ async def bench_compression(ctx: Context) -> Section:
     return sec
 
 
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
 async def _guard(sections: list[Section], key: str, make: Callable[[], Awaitable[Section]]) -> None:
     t0 = time.monotonic()
+    load = _loadavg()
     log.warning("bench: %s ...", key)
     try:
         sec = await make()
@@ -79,7 +88,10 @@ async def _guard(sections: list[Section], key: str, make: Callable[[], Awaitable
         sec = Section(
             key, key, f"interview-gateway bench --only {key}", error=traceback.format_exc()
         )
-    sec.notes.append(f"Took {time.monotonic() - t0:.1f} s.")
+    sec.notes.append(
+        f"Took {time.monotonic() - t0:.1f} s; 1-minute load average when it started: {load} "
+        "(the machine is shared: other work running at the same time lowers every figure)."
+    )
     sections.append(sec)
     print(render_table([sec]), flush=True)
 
@@ -105,8 +117,6 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
         if "memory" in only:
             await _guard(sections, "memory", lambda: bench_memory(ctx))
         if "analysis" in only:
-            from bench.analysis import bench_analysis
-
             await _guard(sections, "analysis", lambda: bench_analysis(ctx))
     finally:
         await ctx.db.stop()

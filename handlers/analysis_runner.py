@@ -21,9 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import asyncpg
 import openai
 from aiohttp import web
 
@@ -37,7 +36,14 @@ from gateway.scheduler import AnalysisScheduler, Trigger
 from gateway.settings import Settings, SettingsError
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
 from handlers.live import LiveService
-from storage.analysis import NewRun, NewSuggestion, insert_run, previous_score
+from storage.analysis import (
+    NewRun,
+    NewSuggestion,
+    earlier_suggestion_texts,
+    insert_run,
+    is_repeat,
+    previous_score,
+)
 
 __all__ = [
     "DROP_ALERT_POINTS",
@@ -197,6 +203,10 @@ class AnalysisRunner:
         ]
         async with self.live.pool.acquire() as conn, conn.transaction():
             previous = await previous_score(conn, sid)
+            # Never offer the same suggestion twice in a session: open, applied or dismissed,
+            # the interviewer has already seen it.
+            earlier = await earlier_suggestion_texts(conn, sid)
+            suggestions = [s for s in suggestions if not is_repeat(s.text, earlier)]
             stored = await insert_run(
                 conn,
                 NewRun(
@@ -237,7 +247,7 @@ class AnalysisRunner:
                 "at": _iso(stored.triggered_at),
             }
             alerts = alert_events(previous, meter.score, run_id)
-            messages = await self.live.emit(cast(asyncpg.Connection, conn), sid, [event, *alerts])
+            messages = await self.live.emit(conn, sid, [event, *alerts])
         self.live.publish(messages)
         stamped = {**event, "event_id": messages[0].event_id, "session_id": str(sid)}
         return RunOutcome(run_id, event=stamped)

@@ -165,9 +165,27 @@ async def insert_run(conn: Conn, run: NewRun) -> StoredRun:
     return StoredRun(triggered_at=triggered_at, suggestion_ids=ids)
 
 
-async def previous_score(
-    conn: DB, session_id: uuid.UUID
-) -> int | None:
+SELECT_SUGGESTION_TEXTS = """
+SELECT DISTINCT suggestion_text FROM voice_analysis
+WHERE session_id = $1 AND analysis_type <> 'say_meter'
+"""
+
+
+async def earlier_suggestion_texts(conn: DB, session_id: uuid.UUID) -> set[str]:
+    """Normalized texts of every suggestion the session was already offered (any status)."""
+    rows = await conn.fetch(SELECT_SUGGESTION_TEXTS, session_id)
+    return {_normalize(r["suggestion_text"] or "") for r in rows}
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def is_repeat(text: str, earlier: set[str]) -> bool:
+    return _normalize(text) in earlier
+
+
+async def previous_score(conn: DB, session_id: uuid.UUID) -> int | None:
     """The latest stored Say Meter score of a session (None before its first run)."""
     value = await conn.fetchval(SELECT_PREVIOUS_SCORE, session_id)
     return int(value) if value is not None else None

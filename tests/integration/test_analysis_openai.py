@@ -162,17 +162,22 @@ async def test_score_drop_and_entering_red_raise_alerts(
         snap = await recv_until(again, "snapshot")
     alerts = snap["alerts"]
     assert [(a["kind"], a["previous_score"], a["score"]) for a in alerts] == [
-        ("score_drop", 80, 60), ("score_drop", 60, 45), ("entered_red", 60, 45)
+        ("score_drop", 80, 60),
+        ("score_drop", 60, 45),
+        ("entered_red", 60, 45),
     ]
     assert [a["analysis_id"] for a in alerts] == [
-        seen[1]["analysis_id"], seen[2]["analysis_id"], seen[2]["analysis_id"]
+        seen[1]["analysis_id"],
+        seen[2]["analysis_id"],
+        seen[2]["analysis_id"],
     ]
     assert all(a["message"] for a in alerts)
     assert fourth["say_meter"]["score"] == 72  # a rise: no alert
     # Each alert follows its analysis event directly.
     assert alerts[0]["event_id"] == seen[1]["event_id"] + 1
     assert [alerts[1]["event_id"], alerts[2]["event_id"]] == [
-        seen[2]["event_id"] + 1, seen[2]["event_id"] + 2
+        seen[2]["event_id"] + 1,
+        seen[2]["event_id"] + 2,
     ]
 
 
@@ -240,3 +245,35 @@ async def test_a_failed_run_is_retried_once_by_itself_at_retry_at(
         analysis = await recv_until(panel, "analysis")
         assert analysis["message_count"] == 4
     assert len(gateway.fake.completion_requests) == 4
+
+
+async def test_a_suggestion_is_never_offered_twice_in_a_session(
+    gateway: Gateway, session_id: uuid.UUID, token: Callable[..., str], pool: asyncpg.Pool
+) -> None:
+    fresh = valid_result()
+    fresh["suggestions"].append(
+        {
+            "type": "curveball",
+            "text": "Legal wants a  SECURITY review first",
+            "priority": "low",
+            "label": "Legal",
+        }
+    )
+    gateway.fake.script(ok(valid_result()), ok(fresh))
+    cand_url, panel_url = urls(gateway, session_id, token)
+    async with await open_ws(panel_url) as panel, await open_ws(cand_url) as cand:
+        await recv_until(panel, "snapshot")
+        await recv_until(cand, "hello")
+        call = Call(cand, panel)
+        await call.say("Tell me more about the budget.", "It's tight this year.")
+        first = await recv_until(panel, "analysis")
+        assert len(first["suggestions"]) == 3
+        await call.say("What would change that?", "A clear payback.")
+        second = await recv_until(panel, "analysis")
+    # The three repeats are dropped (whatever their case or spacing); only the new one is shown.
+    assert [s["text"] for s in second["suggestions"]] == ["Legal wants a  SECURITY review first"]
+    rows = await pool.fetchval(
+        "SELECT count(*) FROM voice_analysis WHERE session_id = $1 AND analysis_type <> 'say_meter'",
+        session_id,
+    )
+    assert rows == 4

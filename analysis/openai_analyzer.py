@@ -276,10 +276,14 @@ class OpenAIAnalyzer:
         }
 
     async def analyze(
-        self, window: Sequence[TranscriptLine], rubric: Rubric, language: str = "en"
+        self,
+        window: Sequence[TranscriptLine],
+        rubric: Rubric,
+        language: str = "en",
+        guidance: str | None = None,
     ) -> AnalysisResult:
         """One analysis of ``window``; raises :class:`AnalysisError` when all attempts fail."""
-        messages = _to_params(build_messages(window, rubric, language))
+        messages = _to_params(build_messages(window, rubric, language, guidance))
         attempts = self.retry.max_attempts
         attempt = 0
         while True:

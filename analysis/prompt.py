@@ -177,10 +177,11 @@ def _factor_lines(rubric: Rubric) -> str:
 
 
 @lru_cache(maxsize=256)  # bounded: weight overrides can make many distinct rubrics
-def system_prompt(rubric: Rubric, language: str = "en") -> str:
-    """The system prompt for ``rubric`` (cached: rubrics are frozen and hashable)."""
+def system_prompt(rubric: Rubric, language: str = "en", guidance: str | None = None) -> str:
+    """The system prompt for ``rubric``; ``guidance`` (from `analysis.feedback`, the gateway's own
+    records, never transcript text) is appended as the feedback-loop section."""
     injection, curveball = _SALES_EXAMPLES if rubric.blueprint == "sales" else _INTERVIEW_EXAMPLES
-    return _template().substitute(
+    prompt = _template().substitute(
         coach=rubric.coach,
         call=rubric.call,
         excellent=rubric.excellent,
@@ -193,10 +194,16 @@ def system_prompt(rubric: Rubric, language: str = "en") -> str:
         language_name=language_name(language),
         example_json=_example_json(rubric),
     )
+    if guidance:
+        prompt += f"\n6. SUGGESTION FEEDBACK (choose suggestions accordingly):\n{guidance}\n"
+    return prompt
 
 
 def build_messages(
-    window: Sequence[TranscriptLine], rubric: Rubric, language: str = "en"
+    window: Sequence[TranscriptLine],
+    rubric: Rubric,
+    language: str = "en",
+    guidance: str | None = None,
 ) -> list[dict[str, str]]:
     """System + user messages for one analysis of ``window`` (the last N lines)."""
     user = (
@@ -208,6 +215,6 @@ def build_messages(
         "Respond with the JSON object only."
     )
     return [
-        {"role": "system", "content": system_prompt(rubric, language)},
+        {"role": "system", "content": system_prompt(rubric, language, guidance)},
         {"role": "user", "content": user},
     ]

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import openai
 from aiohttp import web
 
 from analysis.errors import AnalysisError
+from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
 from analysis.offline import analyze_offline
 from analysis.openai_analyzer import OpenAIAnalyzer
@@ -43,6 +45,7 @@ from storage.analysis import (
     insert_run,
     is_repeat,
     previous_score,
+    suggestion_feedback,
 )
 
 __all__ = [
@@ -69,7 +72,9 @@ _runs_total = REGISTRY.counter(
     "gateway_analysis_runs_total", "analysis runs by outcome", ("outcome",)
 )
 
-Analyze = Callable[[Sequence[TranscriptLine], Rubric, str], Awaitable[AnalysisResult]]
+Analyze = Callable[[Sequence[TranscriptLine], Rubric, str, str | None], Awaitable[AnalysisResult]]
+
+FEEDBACK_TTL_S = 300.0
 
 # Two lines are enough for the warm-up run to import and exercise the whole analyzer.
 _WARM_WINDOW = (
@@ -148,6 +153,7 @@ class AnalysisRunner:
         self.analyzer_name = analyzer_name
         self.retry_after_s = retry_after_s
         self._analyze = analyze
+        self._feedback: dict[str, tuple[float, str | None]] = {}
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
         # A failed run arms one automatic retry; any later run of the session supersedes it.
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
@@ -182,6 +188,28 @@ class AnalysisRunner:
         self._log(trigger, outcome, elapsed)
         return outcome
 
+    async def _guidance(self, blueprint: str) -> str | None:
+        """The feedback loop: how interviewers on this track used earlier suggestions
+        (cached per blueprint for FEEDBACK_TTL_S; a failed read just means no guidance)."""
+        now = time.monotonic()
+        cached = self._feedback.get(blueprint)
+        if cached is not None and now - cached[0] < FEEDBACK_TTL_S:
+            return cached[1]
+        try:
+            rows = await suggestion_feedback(self.live.pool, blueprint=blueprint)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            log.warning("feedback stats unavailable: %s", err)
+            return None
+        guidance = feedback_guidance(
+            [
+                SuggestionFeedback(r.type, r.total, r.applied, r.dismissed)
+                for r in rows
+                if r.type is not None and r.priority is None and r.blueprint is None
+            ]
+        )
+        self._feedback[blueprint] = (now, guidance)
+        return guidance
+
     async def _run(self, trigger: Trigger, run_id: uuid.UUID) -> RunOutcome:
         sid = trigger.session_id
         hub = self.live.hub
@@ -196,7 +224,8 @@ class AnalysisRunner:
         if len(window) < MIN_LINES:
             return RunOutcome(run_id, skipped=f"{len(window)} line(s) in the window")
         rubric = rubric_for(state.blueprint, self.settings.analysis_weights or None)
-        result = await self._analyze(window, rubric, state.language)
+        guidance = await self._guidance(rubric.blueprint)
+        result = await self._analyze(window, rubric, state.language, guidance)
         meter = result.say_meter
         suggestions = [
             NewSuggestion(s.type, s.text, s.priority, s.label) for s in result.suggestions
@@ -350,8 +379,13 @@ class OfflinePool:
         self._pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
 
     async def analyze(
-        self, window: Sequence[TranscriptLine], rubric: Rubric, language: str
+        self,
+        window: Sequence[TranscriptLine],
+        rubric: Rubric,
+        language: str,
+        guidance: str | None = None,
     ) -> AnalysisResult:
+        """`guidance` shapes a model's prompt; the offline analyzer's rules do not use it."""
         loop = asyncio.get_running_loop()
         pool = self._pool
         try:
@@ -402,7 +436,7 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         warm = rubric_for("sales")
         try:
             await asyncio.gather(
-                *(analyze(_WARM_WINDOW, warm, "en") for _ in range(settings.analysis_workers))
+                *(analyze(_WARM_WINDOW, warm, "en", None) for _ in range(settings.analysis_workers))
             )
         except BaseException:
             offline.shutdown(wait=False)

@@ -251,6 +251,14 @@ async def test_a_suggestion_is_never_offered_twice_in_a_session(
     gateway: Gateway, session_id: uuid.UUID, token: Callable[..., str], pool: asyncpg.Pool
 ) -> None:
     fresh = valid_result()
+    fresh["suggestions"].append(  # a repeat in other case and spacing
+        {
+            "type": "context_injection",
+            "text": "mention  BUDGET concerns ",
+            "priority": "high",
+            "label": None,
+        }
+    )
     fresh["suggestions"].append(
         {
             "type": "curveball",
@@ -270,10 +278,43 @@ async def test_a_suggestion_is_never_offered_twice_in_a_session(
         assert len(first["suggestions"]) == 3
         await call.say("What would change that?", "A clear payback.")
         second = await recv_until(panel, "analysis")
-    # The three repeats are dropped (whatever their case or spacing); only the new one is shown.
+    # The four repeats are dropped (whatever their case or spacing); only the new one is shown.
     assert [s["text"] for s in second["suggestions"]] == ["Legal wants a  SECURITY review first"]
     rows = await pool.fetchval(
-        "SELECT count(*) FROM voice_analysis WHERE session_id = $1 AND analysis_type <> 'say_meter'",
+        "SELECT count(*) FROM voice_analysis"
+        " WHERE session_id = $1 AND analysis_type <> 'say_meter'",
         session_id,
     )
     assert rows == 4
+
+
+SEED_HISTORY = """
+INSERT INTO voice_analysis (session_id, analysis_type, suggestion_text, suggestion_category,
+                            priority, applied_at, dismissed)
+SELECT $1, kind.analysis_type, kind.category || ' ' || n, kind.category, 'medium',
+       CASE WHEN n <= kind.applied THEN now() END,
+       n > kind.applied AND n <= kind.applied + kind.dismissed
+FROM (VALUES ('curveball', 'curveball', 8, 1), ('suggestion', 'context_injection', 1, 9))
+       AS kind(analysis_type, category, applied, dismissed),
+     generate_series(1, 10) AS n
+"""
+
+
+async def test_feedback_from_earlier_suggestions_shapes_the_prompt(
+    gateway: Gateway, session_id: uuid.UUID, token: Callable[..., str], pool: asyncpg.Pool
+) -> None:
+    from tests.conftest import create_session
+
+    earlier = await create_session(pool)  # another sales interview with a history
+    await pool.execute(SEED_HISTORY, earlier)
+    cand_url, panel_url = urls(gateway, session_id, token)
+    async with await open_ws(panel_url) as panel, await open_ws(cand_url) as cand:
+        await recv_until(panel, "snapshot")
+        await recv_until(cand, "hello")
+        await Call(cand, panel).say("Where does the time go today?", "Mostly in re-planning.")
+        await recv_until(panel, "analysis")
+    system = gateway.fake.completion_requests[-1].json["messages"][0]["content"]
+    assert "SUGGESTION FEEDBACK" in system
+    assert "curveballs: offered 10, applied 80%, dismissed 10%" in system
+    assert "context injections: offered 10, applied 10%, dismissed 90%" in system
+    assert "dismiss most context injections" in system

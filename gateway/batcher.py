@@ -1,10 +1,14 @@
 """Group commit: many writers, one transaction per batch, each writer told when its row is durable.
 
 `submit()` enqueues an item and returns a future resolved after the batch containing it
-commits. Batches form naturally while the previous commit is in flight (an optional
-`max_delay_s` waits a little longer to grow them). The queue is bounded: when it is full,
-`submit()` waits, which stops the caller reading its socket: backpressure reaches the client
-instead of memory growing.
+commits; `submit_with()` takes a callback instead, called right after the commit (no future and
+no extra event-loop turn per item: the hot path of WebSocket ingest). Batches form naturally
+while the previous commit is in flight (an optional `max_delay_s` waits a little longer to grow
+them). Up to `max_in_flight` batches commit at once, so the database works on one batch while
+the next is prepared; items with the same `key` (a session) are never in two batches at once,
+so per-key order is exactly arrival order. The queue is bounded: when it is full, submitters
+wait, which stops the caller reading its socket: backpressure reaches the client instead of
+memory growing.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 __all__ = ["BatcherClosed", "GroupCommitter"]
 
@@ -21,6 +25,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+Done = Callable[[R | None, BaseException | None], None]
 
 
 class BatcherClosed(Exception):
@@ -35,14 +41,23 @@ class GroupCommitter(Generic[T, R]):
         max_batch: int = 500,
         max_delay_s: float = 0.0,
         max_pending: int = 20_000,
+        max_in_flight: int = 1,
+        key: Callable[[T], Hashable] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
+        if max_in_flight > 1 and key is None:
+            raise ValueError("several batches in flight need a key to keep per-key order")
         self._flush = flush
+        self._max_in_flight = max_in_flight
+        self._key = key
+        self._busy_keys: set[Hashable] = set()
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._batch_done = asyncio.Event()
         self._max_batch = max_batch
         self._max_delay = max_delay_s
         self._max_pending = max_pending
         self._on_batch = on_batch
-        self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
+        self._queue: deque[tuple[T, Callable[[Any, BaseException | None], None]]] = deque()
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -57,6 +72,21 @@ class GroupCommitter(Generic[T, R]):
             self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
     async def submit(self, item: T) -> asyncio.Future[R]:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+
+        def done(result: R | None, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        await self.submit_with(item, done)
+        return future
+
+    async def submit_with(self, item: T, done: Done[R]) -> None:
+        """Enqueue `item`; `done(result, None)` or `done(None, error)` runs after its batch."""
         while len(self._queue) >= self._max_pending:
             if self._closed:
                 raise BatcherClosed("committer is closed")
@@ -64,10 +94,8 @@ class GroupCommitter(Generic[T, R]):
             await self._has_room.wait()
         if self._closed:
             raise BatcherClosed("committer is closed")
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        self._queue.append((item, done))
         self._has_items.set()
-        return future
 
     async def drain(self) -> None:
         """Stop accepting, commit everything already queued, then stop the loop."""
@@ -78,32 +106,95 @@ class GroupCommitter(Generic[T, R]):
             await self._task
             self._task = None
 
+    @staticmethod
+    def _resolve(
+        done: Callable[[Any, BaseException | None], None], result: Any, error: BaseException | None
+    ) -> None:
+        try:
+            done(result, error)
+        except Exception:
+            log.exception("group commit callback failed")
+
+    def _take_batch(self) -> list[tuple[T, Callable[[Any, BaseException | None], None]]]:
+        """The oldest items whose key is not in a batch in flight, in queue order."""
+        if self._key is None:
+            n = min(len(self._queue), self._max_batch)
+            return [self._queue.popleft() for _ in range(n)]
+        batch: list[tuple[T, Callable[[Any, BaseException | None], None]]] = []
+        held: list[tuple[T, Callable[[Any, BaseException | None], None]]] = []
+        claimed: set[Hashable] = set()
+        busy = self._busy_keys
+        while self._queue and len(batch) < self._max_batch:
+            entry = self._queue.popleft()
+            k = self._key(entry[0])
+            if k in busy and k not in claimed:
+                held.append(entry)  # an earlier item of this key is committing: keep order
+            else:
+                if k not in claimed:
+                    claimed.add(k)
+                    busy.add(k)
+                batch.append(entry)
+        self._queue.extendleft(reversed(held))
+        return batch
+
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
-                if self._closed:
+                if self._closed and not self._flushing:
                     return
                 self._has_items.clear()
-                await self._has_items.wait()
+                self._batch_done.clear()
+                waits = [asyncio.ensure_future(self._has_items.wait())]
+                if self._flushing:
+                    waits.append(asyncio.ensure_future(self._batch_done.wait()))
+                await _first(waits)
+                continue
+            if len(self._flushing) >= self._max_in_flight:
+                self._batch_done.clear()
+                await self._batch_done.wait()
                 continue
             if self._max_delay and len(self._queue) < self._max_batch and not self._closed:
                 await asyncio.sleep(self._max_delay)
-            n = min(len(self._queue), self._max_batch)
-            batch = [self._queue.popleft() for _ in range(n)]
+            batch = self._take_batch()
             if len(self._queue) < self._max_pending:
                 self._has_room.set()
-            started = loop.time()
-            try:
-                results = await self._flush([item for item, _ in batch])
-            except Exception as err:
-                log.warning("group commit of %d item(s) failed: %s", n, err)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
+            if not batch:  # everything queued waits for a batch in flight
+                self._batch_done.clear()
+                await self._batch_done.wait()
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            task = asyncio.get_running_loop().create_task(self._commit(batch))
+            self._flushing.add(task)
+
+    async def _commit(
+        self, batch: list[tuple[T, Callable[[Any, BaseException | None], None]]]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            results = await self._flush([item for item, _ in batch])
+        except Exception as err:
+            log.warning("group commit of %d item(s) failed: %s", len(batch), err)
+            for _, done in batch:
+                self._resolve(done, None, err)
+        else:
+            for (_, done), result in zip(batch, results, strict=True):
+                self._resolve(done, result, None)
             if self._on_batch is not None:
-                self._on_batch(n, loop.time() - started)
+                self._on_batch(len(batch), loop.time() - started)
+        finally:
+            if self._key is not None:
+                for item, _ in batch:
+                    self._busy_keys.discard(self._key(item))
+            # Leave the in-flight set here, not in a done callback: the loop must see the slot
+            # free the moment it is woken.
+            current = asyncio.current_task()
+            if current is not None:
+                self._flushing.discard(current)
+            self._batch_done.set()
+
+
+async def _first(waits: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait until one of `waits` is done; cancel the rest."""
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for future in pending:
+        future.cancel()

@@ -53,17 +53,23 @@ def transcript_event(
     timestamp: datetime | None,
     word_count: int,
     message_count: int,
+    event_id: int,
+    session_id: uuid.UUID,
 ) -> dict[str, Any]:
+    """The hottest frame: UUIDs and datetimes are left to orjson, which writes them natively
+    (the same text `str()` and `isoformat()` would give)."""
     return {
         "type": "transcript",
-        "message_id": str(message_id),
+        "message_id": message_id,
         "seq": seq,
         "round_number": round_number,
         "role": role,
         "text": text,
-        "timestamp": _iso(timestamp),
+        "timestamp": timestamp,
         "word_count": word_count,
         "message_count": message_count,
+        "event_id": event_id,
+        "session_id": session_id,
     }
 
 

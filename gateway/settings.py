@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     commit_max_delay_ms: float = Field(
         0.0, ge=0, le=1000, validation_alias=_env("COMMIT_MAX_DELAY_MS")
     )
-    commit_max_batch: int = Field(500, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH"))
+    commit_max_batch: int = Field(
+        2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
+    )
+    commit_in_flight: int = Field(2, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -59,6 +60,10 @@ class ApplyOutcome:
     created: bool
 
 
+def _session_of(frame: NewFrame) -> uuid.UUID:
+    return frame.session_id
+
+
 class LiveService:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, bus: EventBus) -> None:
         self.pool = pool
@@ -70,6 +75,8 @@ class LiveService:
             self._flush,
             max_batch=settings.commit_max_batch,
             max_delay_s=settings.commit_max_delay_ms / 1000,
+            max_in_flight=settings.commit_in_flight,
+            key=_session_of,
             on_batch=self._on_batch,
         )
         self.on_trigger: Callable[[Trigger], object] | None = None
@@ -115,16 +122,18 @@ class LiveService:
     async def emit(
         self, conn: Conn, session_id: uuid.UUID, events: list[dict[str, Any]]
     ) -> list[BusMessage]:
-        """Number and store `events` inside the caller's transaction; publish after commit."""
+        """Number and store `events` inside the caller's transaction; publish after commit.
+
+        Each event is serialized once: the same bytes are stored and sent."""
         bump = (await bump_counters(conn, {session_id: (len(events), 0)}))[session_id]
         first = bump.last_event_id - len(events) + 1
         rows: list[EventRow] = []
         messages: list[BusMessage] = []
         for offset, event in enumerate(events):
             event_id = first + offset
-            stamped = {**event, "event_id": event_id, "session_id": str(session_id)}
-            rows.append(EventRow(session_id, event_id, event["type"], stamped))
-            messages.append(BusMessage(session_id, Audience.PANELS, encode(stamped), event_id))
+            data = encode({**event, "event_id": event_id, "session_id": session_id})
+            rows.append(EventRow(session_id, event_id, event["type"], data))
+            messages.append(BusMessage(session_id, Audience.PANELS, data, event_id))
         await insert_events(conn, rows)
         return messages
 
@@ -144,21 +153,28 @@ class LiveService:
         """Queue a frame for group commit; the future resolves once its batch has committed."""
         return await self.committer.submit(frame)
 
+    async def submit_with(
+        self, frame: NewFrame, done: Callable[[FrameResult | None, BaseException | None], None]
+    ) -> None:
+        """Queue a frame; `done` runs right after its batch commits (the WebSocket hot path)."""
+        await self.committer.submit_with(frame, done)
+
     async def _flush(self, batch: list[NewFrame]) -> list[FrameResult]:
-        def build(
-            frame: NewFrame, message_id: uuid.UUID, ts: Any, event_id: int, count: int
-        ) -> dict[str, Any]:
-            event = frames.transcript_event(
-                message_id=message_id,
-                seq=frame.seq,
-                round_number=frame.round_number,
-                role=frame.role,
-                text=frame.text,
-                timestamp=ts,
-                word_count=frame.word_count,
-                message_count=count,
+        def build(frame: NewFrame, ts: datetime, event_id: int, count: int) -> bytes:
+            return encode(
+                frames.transcript_event(
+                    message_id=frame.id,
+                    seq=frame.seq,
+                    round_number=frame.round_number,
+                    role=frame.role,
+                    text=frame.text,
+                    timestamp=ts,
+                    word_count=frame.word_count,
+                    message_count=count,
+                    event_id=event_id,
+                    session_id=frame.session_id,
+                )
             )
-            return {**event, "event_id": event_id, "session_id": str(frame.session_id)}
 
         async with self.pool.acquire() as conn:
             results = await insert_frames(conn, batch, build)
@@ -166,11 +182,11 @@ class LiveService:
         every = self.settings.analysis_every
         for frame, result in zip(batch, results, strict=True):
             _frames_total.inc(1, result.outcome.value)
-            if result.outcome is not FrameOutcome.STORED or result.event is None:
+            if result.outcome is not FrameOutcome.STORED or result.frame is None:
                 continue
             assert result.event_id is not None and result.message_count is not None
             self.bus.publish(
-                BusMessage(frame.session_id, Audience.PANELS, encode(result.event), result.event_id)
+                BusMessage(frame.session_id, Audience.PANELS, result.frame, result.event_id)
             )
             state = self.hub.get(frame.session_id)
             if state is not None:

@@ -135,6 +135,17 @@ class Connection:
         await asyncio.gather(self.writer, return_exceptions=True)
 
 
+def encode_ack(seq: int, result: FrameResult) -> bytes:
+    return encode(
+        {
+            "type": "ack",
+            "seq": seq,
+            "message_id": result.message_id,
+            "duplicate": result.outcome is FrameOutcome.DUPLICATE,
+        }
+    )
+
+
 def _check_origin(request: web.Request, settings: Settings) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
@@ -183,30 +194,25 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
     _connections.inc(1, "candidate")
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
     abuse = Abuse()
-    unacked = asyncio.Semaphore(MAX_UNACKED)
+    # Frames read but not yet acked: past MAX_UNACKED the reader stops until acks catch up.
+    unacked = 0
+    room = asyncio.Event()
+    room.set()
 
-    def on_result(frame: TranscriptFrame, future: asyncio.Future[FrameResult]) -> None:
-        unacked.release()
+    def on_result(
+        frame: TranscriptFrame, result: FrameResult | None, err: BaseException | None
+    ) -> None:
+        """Runs right after the frame's batch committed (or failed): ack or explain."""
+        nonlocal unacked
+        unacked -= 1
+        room.set()
         ref = frame.ref or str(frame.seq)
-        if future.cancelled():
-            return
-        err = future.exception()
-        if err is not None:
+        if err is not None or result is None:
             conn.error(
                 ErrorCode.UNAVAILABLE, "frame not stored (database unavailable); resend it", ref
             )
-            return
-        result = future.result()
-        if result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
-            assert result.message_id is not None
-            conn.send(
-                {
-                    "type": "ack",
-                    "seq": frame.seq,
-                    "message_id": str(result.message_id),
-                    "duplicate": result.outcome is FrameOutcome.DUPLICATE,
-                }
-            )
+        elif result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
+            conn.outbox.put(encode_ack(frame.seq, result))
         elif result.outcome is FrameOutcome.CONFLICT:
             conn.error(
                 ErrorCode.SEQ_CONFLICT,
@@ -251,27 +257,22 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                         break
                     continue
                 if isinstance(frame, TranscriptFrame):
-                    await unacked.acquire()
+                    while unacked >= MAX_UNACKED:
+                        room.clear()
+                        await room.wait()
+                    new = NewFrame(
+                        sid, frame.round_number, frame.seq, frame.role, frame.text, frame.timestamp
+                    )
+                    unacked += 1
                     try:
-                        future = await live.submit(
-                            NewFrame(
-                                sid,
-                                frame.round_number,
-                                frame.seq,
-                                frame.role,
-                                frame.text,
-                                frame.timestamp,
-                            )
-                        )
+                        await live.submit_with(new, functools.partial(on_result, frame))
                     except BatcherClosed:
-                        unacked.release()
+                        unacked -= 1
                         conn.error(
                             ErrorCode.UNAVAILABLE,
                             "gateway is shutting down; resend after reconnect",
                             str(frame.seq),
                         )
-                        continue
-                    future.add_done_callback(functools.partial(on_result, frame))
                 elif isinstance(frame, CommandAckFrame):
                     await live.command_delivered(sid, frame.command_id)
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from storage.pool import DB, Conn
 
@@ -39,7 +38,8 @@ RETURNING c.session_id, c.last_event_id, c.message_count
 
 INSERT_EVENTS = """
 INSERT INTO live_events (session_id, event_id, event_type, payload)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
+SELECT s, e, t, f::jsonb
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS x(s, e, t, f)
 """
 
 SELECT_EVENTS = """
@@ -61,10 +61,13 @@ class Bump:
 
 @dataclass(frozen=True, slots=True)
 class EventRow:
+    """One event as panels receive it: `frame` is the serialized JSON, stored as is (jsonb) so
+    an event is serialized once for the database and the wire alike."""
+
     session_id: uuid.UUID
     event_id: int
     event_type: str
-    payload: dict[str, Any]
+    frame: bytes
 
 
 async def bump_counters(
@@ -90,7 +93,7 @@ async def insert_events(conn: Conn, events: Sequence[EventRow]) -> None:
         [e.session_id for e in events],
         [e.event_id for e in events],
         [e.event_type for e in events],
-        [e.payload for e in events],
+        [e.frame.decode() for e in events],
     )
 
 

@@ -8,12 +8,13 @@ ended session can never gain rows.
 
 from __future__ import annotations
 
+import os
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import asyncpg
 
@@ -62,15 +63,24 @@ class NewFrame:
     role: str
     text: str
     timestamp: datetime | None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=lambda: new_id())
+    word_count: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "word_count", len(self.text.split()))
 
     @property
     def key(self) -> tuple[uuid.UUID, int, int | None]:
         return (self.session_id, self.round_number, self.seq)
 
-    @property
-    def word_count(self) -> int:
-        return len(self.text.split())
+
+_ids = random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+def new_id() -> uuid.UUID:
+    """A random (version 4) UUID without a `urandom` syscall per call: ingest makes one per
+    frame. Seeded from the OS per process; ids are identifiers, not secrets."""
+    return uuid.UUID(int=_ids.getrandbits(128), version=4)
 
 
 class FrameOutcome(Enum):
@@ -87,10 +97,10 @@ class FrameResult:
     timestamp: datetime | None = None
     event_id: int | None = None
     message_count: int | None = None
-    event: dict[str, Any] | None = None
+    frame: bytes | None = None  # the serialized `transcript` event
 
 
-EventBuilder = Callable[[NewFrame, uuid.UUID, datetime, int, int], dict[str, Any]]
+EventBuilder = Callable[[NewFrame, datetime, int, int], bytes]
 
 
 async def insert_frames(
@@ -98,8 +108,9 @@ async def insert_frames(
 ) -> list[FrameResult]:
     """Store frames and their `transcript` events in one transaction; one result per frame.
 
-    `build_event(frame, message_id, timestamp, event_id, message_count)` returns the event
-    payload, so the wire format stays in the protocol module.
+    `build_event(frame, timestamp, event_id, message_count)` returns the serialized event (the
+    frame's `id` is its message id), so the wire format stays with the protocol; the same bytes
+    are stored and sent.
     """
     async with conn.transaction():
         inserted = await conn.fetch(
@@ -148,7 +159,7 @@ async def insert_frames(
                 event_id, count = next_id[sid], next_count[sid]
                 next_id[sid] += 1
                 next_count[sid] += 1
-                payload = build_event(frame, frame.id, ts, event_id, count)
+                payload = build_event(frame, ts, event_id, count)
                 events.append(EventRow(sid, event_id, "transcript", payload))
                 results.append(
                     FrameResult(FrameOutcome.STORED, frame.id, ts, event_id, count, payload)

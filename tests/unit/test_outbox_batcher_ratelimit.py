@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -128,3 +129,62 @@ def test_token_bucket_and_abuse_window() -> None:
     now[0] = 20.0  # old strikes expire
     assert not abuse.strike() and not abuse.strike()
     assert abuse.strike()
+
+
+async def test_two_batches_in_flight_never_share_a_key_and_keep_per_key_order() -> None:
+    committed: list[tuple[str, int]] = []
+    gates: list[asyncio.Event] = []
+    in_flight_keys: list[set[str]] = []
+    active: set[str] = set()
+
+    async def flush(items: list[tuple[str, int]]) -> list[int]:
+        keys = {k for k, _ in items}
+        assert not keys & active, "a key is in two batches at once"
+        active.update(keys)
+        in_flight_keys.append(keys)
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+        active.difference_update(keys)
+        committed.extend(items)
+        return [n for _, n in items]
+
+    gc: GroupCommitter[tuple[str, int], int] = GroupCommitter(
+        flush, max_batch=3, max_in_flight=2, key=lambda item: item[0]
+    )
+    async def until(condition: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("condition never held")
+
+    gc.start()
+    futures = [await gc.submit(("a", 1))]
+    await until(lambda: len(gates) == 1)  # batch 1: a1
+    for item in [("a", 2), ("b", 1), ("a", 3), ("c", 1), ("b", 2)]:
+        futures.append(await gc.submit(item))
+    await until(lambda: len(gates) == 2)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(gates) == 2  # two in flight at most
+    assert in_flight_keys[1] == {"b", "c"}  # batch 2 took b1, c1, b2; a2, a3 wait for batch 1
+    assert in_flight_keys[1] == {"b", "c"}
+    gates[1].set()
+    gates[0].set()
+    await until(lambda: len(gates) == 3)
+    gates[2].set()  # batch 3: a2, a3
+    await asyncio.gather(*futures)
+    per_key: dict[str, list[int]] = {}
+    for k, n in committed:
+        per_key.setdefault(k, []).append(n)
+    assert per_key == {"a": [1, 2, 3], "b": [1, 2], "c": [1]}
+    await gc.drain()
+
+
+def test_pipelining_without_a_key_is_refused() -> None:
+    async def flush(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError):
+        GroupCommitter(flush, max_in_flight=2)

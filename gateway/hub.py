@@ -24,6 +24,7 @@ from gateway.bus import Audience, BusMessage
 from gateway.errors import CloseCode
 from gateway.outbox import Outbox
 from gateway.ports import HubStore, SessionSeed
+from gateway.wsframe import text_frame
 
 __all__ = ["CandidateLink", "PanelSubscription", "SessionHub", "SessionState"]
 
@@ -49,12 +50,12 @@ class PanelSubscription:
         for event_id, data in parked:
             self.offer(event_id, data)
 
-    def offer(self, event_id: int, data: bytes) -> None:
+    def offer(self, event_id: int, data: bytes, wire: bytes | None = None) -> None:
         if self.backlog is not None:
             self.backlog.append((event_id, data))
         elif event_id > self.last_event_id:
             self.last_event_id = event_id
-            self.outbox.put(data)
+            self.outbox.put(data, wire)
 
 
 @dataclass(eq=False, slots=True)
@@ -267,8 +268,12 @@ class SessionHub:
 
     @staticmethod
     def _fan_out(state: SessionState, event_id: int, data: bytes) -> None:
+        """Serialized once, framed once: every panel gets the very same bytes."""
+        if not state.panels:
+            return
+        wire = text_frame(data)
         for sub in tuple(state.panels):
-            sub.offer(event_id, data)
+            sub.offer(event_id, data, wire)
 
     def _fill_gap(self, state: SessionState) -> None:
         state.gap_timer = None

@@ -1,7 +1,10 @@
 """One bounded outbox and one writer task per socket.
 
-Publishers never await a peer: `put()` appends pre-serialized bytes and returns at once. The
-writer task drains the outbox through the socket's send callable. When a peer cannot keep up and
+Publishers never await a peer: `put()` takes pre-serialized bytes and returns at once. When
+nothing is queued and the transport is not backed up, `write_now` hands the complete wire frame
+to the transport synchronously (no task switch per message: fan-out to a thousand sockets is a
+thousand buffer writes); otherwise the bytes queue and the writer task drains them through the
+socket's send callable, in order. When a peer cannot keep up and
 the outbox passes its bound, the outbox is marked overflowed and `on_overflow` runs once: the
 transport closes that socket (1013) and the client resumes from its last event id, so a slow
 panel never delays ingest or other panels.
@@ -15,11 +18,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from gateway.wsframe import text_frame
+
 __all__ = ["Outbox", "OutboxState"]
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], Awaitable[None]]
+WriteNow = Callable[[bytes], bool]
 
 
 class OutboxState(Enum):
@@ -29,10 +35,28 @@ class OutboxState(Enum):
 
 
 class Outbox:
-    __slots__ = ("_items", "_max", "_on_overflow", "_send", "_wakeup", "sent", "state")
+    __slots__ = (
+        "_items",
+        "_max",
+        "_on_overflow",
+        "_send",
+        "_sending",
+        "_wakeup",
+        "_write_now",
+        "sent",
+        "state",
+    )
 
-    def __init__(self, send: Send, max_items: int, on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        send: Send,
+        max_items: int,
+        on_overflow: Callable[[], None],
+        write_now: WriteNow | None = None,
+    ) -> None:
         self._send = send
+        self._write_now = write_now
+        self._sending = False
         self._max = max_items
         self._on_overflow = on_overflow
         self._items: deque[bytes] = deque()
@@ -43,10 +67,16 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, data: bytes) -> bool:
-        """Queue bytes for this socket; False when the outbox is closed or just overflowed."""
+    def put(self, data: bytes, wire: bytes | None = None) -> bool:
+        """Send or queue bytes for this socket; False when closed or just overflowed.
+
+        `wire` is `data` already framed (shared by every subscriber of an event)."""
         if self.state is not OutboxState.OPEN:
             return False
+        if not self._items and not self._sending and self._write_now is not None:
+            if self._write_now(wire if wire is not None else text_frame(data)):
+                self.sent += 1
+                return True
         if len(self._items) >= self._max:
             self.state = OutboxState.OVERFLOWED
             self._items.clear()
@@ -71,6 +101,7 @@ class Outbox:
                 if self.state is OutboxState.OVERFLOWED:
                     return
                 data = items.popleft()
+                self._sending = True
                 try:
                     await self._send(data)
                 except (ConnectionError, RuntimeError) as err:
@@ -78,6 +109,8 @@ class Outbox:
                     self.state = OutboxState.CLOSED
                     items.clear()
                     return
+                finally:
+                    self._sending = False
                 self.sent += 1
             if self.state is not OutboxState.OPEN:
                 return

@@ -62,6 +62,7 @@ log = logging.getLogger("gateway.ws")
 
 MAX_BACKLOG = 5000
 MAX_UNACKED = 512
+DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the transport before writes go via the outbox
 
 _connections = REGISTRY.counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
 _closed_slow = REGISTRY.counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
@@ -84,10 +85,14 @@ class Connection:
     writer: asyncio.Task[None] = field(init=False)
     closing: asyncio.Task[None] | None = None
     expiry: asyncio.TimerHandle | None = None
+    transport: Any = None
 
-    def start(self, max_items: int, token_expires_at: float) -> None:
+    def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
-        self.outbox = Outbox(self._send, max_items, self._overflow)
+        self.transport = transport
+        self.outbox = Outbox(
+            self._send, max_items, self._overflow, self._write_now if transport else None
+        )
         self.writer = loop.create_task(self.outbox.run(), name=f"ws-writer-{self.kind}")
         # A token is checked at the upgrade; a long-lived socket must not outlive it.
         self.expiry = loop.call_later(
@@ -99,6 +104,20 @@ class Connection:
 
     async def _send(self, data: bytes) -> None:
         await self.ws.send_frame(data, WSMsgType.TEXT)
+
+    def _write_now(self, wire: bytes) -> bool:
+        """Write a complete text frame without a task switch, unless the socket is closing or
+        its transport is backed up (then the outbox queues it and the writer awaits drain)."""
+        transport = self.transport
+        if (
+            self.ws.closed
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        transport.write(wire)
+        return True
 
     def _overflow(self) -> None:
         _closed_slow.inc()
@@ -189,7 +208,7 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
     ws = _socket(settings)
     await ws.prepare(request)
     conn = Connection(ws, "candidate", sid)
-    conn.start(settings.outbox_max, claims.expires_at)
+    conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "candidate")
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
@@ -296,7 +315,7 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
     ws = _socket(settings)
     await ws.prepare(request)
     conn = Connection(ws, "panel", sid)
-    conn.start(settings.outbox_max, claims.expires_at)
+    conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "panel")
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)

@@ -48,7 +48,9 @@ class Sink(Outbox):
     async def _never(data: bytes) -> None:
         raise AssertionError("unit tests do not send")
 
-    def put(self, data: bytes) -> bool:
+    def put(self, data: bytes, wire: bytes | None = None) -> bool:
+        if wire is not None:
+            assert wire.endswith(data)  # the shared, pre-framed copy of the same bytes
         self.got.append(data)
         return True
 

@@ -152,6 +152,7 @@ async def test_two_batches_in_flight_never_share_a_key_and_keep_per_key_order() 
     gc: GroupCommitter[tuple[str, int], int] = GroupCommitter(
         flush, max_batch=3, max_in_flight=2, key=lambda item: item[0]
     )
+
     async def until(condition: Callable[[], bool]) -> None:
         for _ in range(100):
             if condition():
@@ -188,3 +189,41 @@ def test_pipelining_without_a_key_is_refused() -> None:
 
     with pytest.raises(ValueError):
         GroupCommitter(flush, max_in_flight=2)
+
+
+async def test_outbox_writes_directly_when_idle_and_queues_when_backed_up() -> None:
+    from gateway.wsframe import text_frame
+
+    direct: list[bytes] = []
+    queued: list[bytes] = []
+    accept = [True]
+
+    def write_now(wire: bytes) -> bool:
+        if accept[0]:
+            direct.append(wire)
+        return accept[0]
+
+    async def send(data: bytes) -> None:
+        queued.append(data)
+
+    box = Outbox(send, 10, lambda: None, write_now)
+    writer = asyncio.create_task(box.run())
+    assert box.put(b"a")
+    assert direct == [text_frame(b"a")] and len(box) == 0
+    accept[0] = False  # transport backed up: bytes queue for the writer, in order
+    assert box.put(b"b")
+    accept[0] = True
+    assert box.put(b"c")  # something is queued: must not overtake it
+    assert direct == [text_frame(b"a")]
+    box.close()
+    await asyncio.wait_for(writer, 1)
+    assert queued == [b"b", b"c"]
+
+
+def test_text_frame_lengths() -> None:
+    from gateway.wsframe import text_frame
+
+    assert text_frame(b"hi") == b"\x81\x02hi"
+    assert text_frame(b"x" * 200)[:4] == b"\x81\x7e\x00\xc8"
+    big = text_frame(b"y" * 70_000)
+    assert big[:2] == b"\x81\x7f" and int.from_bytes(big[2:10], "big") == 70_000

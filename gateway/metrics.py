@@ -128,8 +128,10 @@ class Registry:
             gauge._fn = fn  # re-registration (a new app in the same process) rebinds the source
         return gauge
 
-    def histogram(self, name: str, help_text: str) -> Histogram:
-        return self._get(name, lambda: Histogram(name, help_text), Histogram)
+    def histogram(
+        self, name: str, help_text: str, buckets: Iterable[float] = _DEFAULT_BUCKETS
+    ) -> Histogram:
+        return self._get(name, lambda: Histogram(name, help_text, buckets), Histogram)
 
     def _get(self, name: str, make: Callable[[], M], kind: type[M]) -> M:
         metric = self._metrics.get(name)

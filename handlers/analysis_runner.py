@@ -12,8 +12,10 @@ touched. Register it after `realtime.setup(app)` (it needs the live service).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -367,6 +369,13 @@ def _mp_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _lower_priority() -> None:
+    """Analysis workers yield the CPU to the event loop and PostgreSQL (`nice` 10): a burst of
+    analyses may take longer, but never delays ingest or fan-out."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 class OfflinePool:
     """The offline analyzer's worker processes, rebuilt if one dies.
 
@@ -376,7 +385,12 @@ class OfflinePool:
 
     def __init__(self, workers: int) -> None:
         self._workers = workers
-        self._pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._workers, mp_context=_mp_context(), initializer=_lower_priority
+        )
 
     async def analyze(
         self,
@@ -394,7 +408,7 @@ class OfflinePool:
             if self._pool is pool:  # the first failing run rebuilds; the others just retry
                 log.warning("offline analyzer worker died; starting a new process pool")
                 pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = ProcessPoolExecutor(self._workers, mp_context=_mp_context())
+                self._pool = self._new_pool()
             return await loop.run_in_executor(
                 self._pool, analyze_offline, list(window), rubric, language
             )

@@ -20,7 +20,7 @@ import asyncpg
 from analysis.models import TranscriptLine
 from analysis.rubrics import rubric_for
 from gateway import frames
-from gateway.batcher import GroupCommitter
+from gateway.batcher import YIELD_EVERY, GroupCommitter
 from gateway.bus import Audience, BusMessage, EventBus
 from gateway.errors import ErrorCode, GatewayError, NotFoundError
 from gateway.hub import SessionHub, SessionState
@@ -180,7 +180,9 @@ class LiveService:
             results = await insert_frames(conn, batch, build)
         # Committed: publish in event order, feed the hub's windows, trigger analyses.
         every = self.settings.analysis_every
-        for frame, result in zip(batch, results, strict=True):
+        for i, (frame, result) in enumerate(zip(batch, results, strict=True)):
+            if i and i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # fan-out of a big batch: let other sockets in between
             _frames_total.inc(1, result.outcome.value)
             if result.outcome is not FrameOutcome.STORED or result.frame is None:
                 continue

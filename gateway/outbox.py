@@ -87,6 +87,17 @@ class Outbox:
         self._wakeup.set()
         return True
 
+    def put_many(self, items: list[bytes]) -> bool:
+        """Several frames at once (e.g. a batch's acks for this socket): one transport write
+        when the fast path is open, else queued in order like `put`."""
+        if self.state is not OutboxState.OPEN:
+            return False
+        if not self._items and not self._sending and self._write_now is not None:
+            if self._write_now(b"".join(text_frame(data) for data in items)):
+                self.sent += len(items)
+                return True
+        return all([self.put(data) for data in items])
+
     def close(self) -> None:
         """Stop accepting; the writer sends what is queued, then returns."""
         if self.state is OutboxState.OPEN:

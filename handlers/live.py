@@ -192,7 +192,7 @@ class LiveService:
             )
             state = self.hub.get(frame.session_id)
             if state is not None:
-                line = TranscriptLine(
+                line = TranscriptLine.model_construct(  # validated at the edge already
                     role=frame.role,
                     text=frame.text,
                     seq=frame.seq,

@@ -86,6 +86,7 @@ class Connection:
     closing: asyncio.Task[None] | None = None
     expiry: asyncio.TimerHandle | None = None
     transport: Any = None
+    acks: list[bytes] = field(default_factory=list)
 
     def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
@@ -124,6 +125,17 @@ class Connection:
         log.info("%s socket for %s could not keep up; closing 1013", self.kind, self.session_id)
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "slow consumer: reconnect with ?after=")
 
+    def ack(self, data: bytes) -> None:
+        """Acks of one committed batch leave in one write: gathered until this loop turn ends."""
+        if not self.acks:
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+        self.acks.append(data)
+
+    def _flush_acks(self) -> None:
+        acks, self.acks = self.acks, []
+        if acks:
+            self.outbox.put_many(acks)
+
     def send(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
 
@@ -137,6 +149,7 @@ class Connection:
 
     async def close(self, code: CloseCode, reason: str) -> None:
         """Flush what is queued (briefly), then close the socket with `code`."""
+        self._flush_acks()  # acks of a batch committed this very turn go out first
         self.outbox.close()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self.writer), 2.0)
@@ -231,7 +244,7 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                 ErrorCode.UNAVAILABLE, "frame not stored (database unavailable); resend it", ref
             )
         elif result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
-            conn.outbox.put(encode_ack(frame.seq, result))
+            conn.ack(encode_ack(frame.seq, result))
         elif result.outcome is FrameOutcome.CONFLICT:
             conn.error(
                 ErrorCode.SEQ_CONFLICT,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Literal
 
 import asyncpg
 
@@ -60,7 +61,7 @@ class NewFrame:
     session_id: uuid.UUID
     round_number: int
     seq: int | None
-    role: str
+    role: Literal["user", "assistant"]
     text: str
     timestamp: datetime | None
     id: uuid.UUID = field(default_factory=lambda: new_id())

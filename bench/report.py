@@ -128,6 +128,9 @@ def render_markdown(
             out.append(f"| {s.title} | error | {s.error.splitlines()[0]} | | FAILED |")
         for f in s.figures:
             out.append(f"| {s.title} | {f.metric} | {f.value} | {f.target} | {_mark(f.met)} |")
+    findings = Path(__file__).with_name("findings.md")
+    if findings.exists():
+        out += ["", findings.read_text(encoding="utf-8").rstrip()]
     out += ["", "## How it runs", ""]
     out += [f"- {line}" for line in setup]
     for s in sections:

@@ -14,6 +14,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,46 @@ class Connection:
         await asyncio.gather(self.writer, return_exceptions=True)
 
 
+@dataclass(slots=True)
+class Guard:
+    """Per-connection protection: the rate limit, and closing (1008) on sustained abuse."""
+
+    conn: Connection
+    bucket: TokenBucket
+    abuse: Abuse = field(default_factory=Abuse)
+
+    def admit(self) -> bool:
+        """False for a frame over the rate limit (answered with `rate_limited`)."""
+        if self.bucket.take():
+            return True
+        self.conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
+        if self.abuse.strike():
+            self.conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+        return False
+
+    def refuse(self, err: ProtocolError) -> bool:
+        """Answer an invalid frame; False when the connection is being closed for abuse."""
+        self.conn.error(err.code, err.message, err.ref)
+        if self.abuse.strike():
+            self.conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
+            return False
+        return True
+
+
+async def _texts(ws: web.WebSocketResponse, conn: Connection, guard: Guard) -> AsyncIterator[bytes]:
+    """The socket's text frames that pass the rate limit; ends on close, binary or abuse."""
+    async for msg in ws:
+        if msg.type is WSMsgType.BINARY:
+            conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
+            return
+        if msg.type is not WSMsgType.TEXT:
+            return
+        if guard.admit():
+            yield msg.data
+        elif conn.closing is not None:
+            return
+
+
 def encode_ack(seq: int, result: FrameResult) -> bytes:
     return encode(
         {
@@ -224,8 +265,7 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "candidate")
-    bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
-    abuse = Abuse()
+    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
     # Frames read but not yet acked: past MAX_UNACKED the reader stops until acks catch up.
     unacked = 0
     room = asyncio.Event()
@@ -268,24 +308,11 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
             for data in await live.pending_command_frames(sid):
                 conn.outbox.put(data)
             await live.presence(sid, True)
-            async for msg in ws:
-                if msg.type is WSMsgType.BINARY:
-                    conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
-                    break
-                if msg.type is not WSMsgType.TEXT:
-                    break
-                if not bucket.take():
-                    conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
-                    if abuse.strike():
-                        conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
-                        break
-                    continue
+            async for raw in _texts(ws, conn, guard):
                 try:
-                    frame = decode_candidate(msg.data, max_text_chars=settings.max_text_chars)
+                    frame = decode_candidate(raw, max_text_chars=settings.max_text_chars)
                 except ProtocolError as perr:
-                    conn.error(perr.code, perr.message, perr.ref)
-                    if abuse.strike():
-                        conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
+                    if not guard.refuse(perr):
                         break
                     continue
                 if isinstance(frame, TranscriptFrame):
@@ -331,8 +358,7 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, "panel")
-    bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
-    abuse = Abuse()
+    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
     try:
         with live.hub.panel(state, conn.outbox, conn.close_soon) as sub:
             backlog = (
@@ -352,24 +378,11 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
                 for _, data in backlog:
                     conn.outbox.put(data)
                 sub.go_live(backlog[-1][0] if backlog else after or 0)
-            async for msg in ws:
-                if msg.type is WSMsgType.BINARY:
-                    conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
-                    break
-                if msg.type is not WSMsgType.TEXT:
-                    break
-                if not bucket.take():
-                    conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
-                    if abuse.strike():
-                        conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
-                        break
-                    continue
+            async for raw in _texts(ws, conn, guard):
                 try:
-                    await _panel_frame(live, state, conn, msg.data)
+                    await _panel_frame(live, state, conn, raw)
                 except ProtocolError as perr:
-                    conn.error(perr.code, perr.message, perr.ref)
-                    if abuse.strike():
-                        conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
+                    if not guard.refuse(perr):
                         break
     finally:
         request.app[CONNECTIONS].discard(conn)

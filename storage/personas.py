@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.catalog import Table, get_row, list_rows, update_row
+
 __all__ = [
     "create_persona",
     "get_persona",
@@ -39,8 +41,6 @@ WRITABLE = (
     "is_active",
 )
 
-SELECT_ONE = f"SELECT {COLUMNS} FROM personas WHERE id = $1"
-
 INSERT = f"""
 INSERT INTO personas (name, role, blueprint, difficulty, company_context, personality_traits,
                       communication_style, objection_patterns, prompt_template,
@@ -58,43 +58,29 @@ SELECT EXISTS (SELECT 1 FROM personas WHERE id = $1)
 """
 
 # Filters: fixed fragments, values always passed as parameters.
-_FILTERS = {
+_FILTER_SQL = {
     "blueprint": "blueprint = ${n}",
     "difficulty": "difficulty = ${n}",
     "is_active": "COALESCE(is_active, true) = ${n}",
 }
-_ORDER = "ORDER BY blueprint, difficulty, name, id"
 
-
-def _where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    for key, fragment in _FILTERS.items():
-        if filters.get(key) is not None:
-            args.append(filters[key])
-            clauses.append(fragment.replace("${n}", f"${len(args)}"))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+TABLE = Table(
+    name="personas",
+    columns=COLUMNS,
+    writable=WRITABLE,
+    filters=_FILTER_SQL,
+    order="ORDER BY blueprint, difficulty, name, id",
+)
 
 
 async def list_personas(
     pool: asyncpg.Pool, filters: Mapping[str, Any], limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    where, args = _where(filters)
-    n = len(args)
-    async with pool.acquire() as conn:
-        total = await conn.fetchval(f"SELECT count(*) FROM personas{where}", *args)
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM personas{where} {_ORDER} LIMIT ${n + 1} OFFSET ${n + 2}",
-            *args,
-            limit,
-            offset,
-        )
-    return [dict(r) for r in rows], int(total)
+    return await list_rows(pool, TABLE, filters, limit, offset)
 
 
 async def get_persona(pool: asyncpg.Pool, persona_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await pool.fetchrow(SELECT_ONE, persona_id)
-    return dict(row) if row is not None else None
+    return await get_row(pool, TABLE, persona_id)
 
 
 async def create_persona(pool: asyncpg.Pool, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,17 +107,7 @@ async def update_persona(
     pool: asyncpg.Pool, persona_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """Apply `changes` (only WRITABLE columns); None when the persona does not exist."""
-    sets: list[str] = []
-    args: list[Any] = [persona_id]
-    for column in WRITABLE:
-        if column in changes:
-            args.append(changes[column])
-            sets.append(f"{column} = ${len(args)}")
-    if not sets:
-        return await get_persona(pool, persona_id)
-    sql = f"UPDATE personas SET {', '.join(sets)} WHERE id = $1 RETURNING {COLUMNS}"
-    row = await pool.fetchrow(sql, *args)
-    return dict(row) if row is not None else None
+    return await update_row(pool, TABLE, persona_id, changes)
 
 
 async def soft_delete_persona(pool: asyncpg.Pool, persona_id: uuid.UUID) -> bool:

@@ -17,6 +17,7 @@ __all__ = [
     "candidate_command",
     "command_delivered_event",
     "command_event",
+    "command_for_suggestion",
     "hello",
     "presence_event",
     "session_ended_event",
@@ -91,6 +92,18 @@ def candidate_command(command: Any) -> dict[str, Any]:
 
 def command_event(command: Any) -> dict[str, Any]:
     return {"type": "command", **_command_fields(command)}
+
+
+def command_for_suggestion(
+    category: str, text: str, label: str | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The design's Apply mapping: a context injection becomes a `difficulty_change` command, a
+    curveball a `curveball_inject`; a follow-up question is not injected (None)."""
+    if category in ("followup_question", "followup"):
+        return None
+    if category == "curveball":
+        return "curveball_inject", {"curveball": text, "label": label or "AI Suggested Curveball"}
+    return "difficulty_change", {"context_injection": text}
 
 
 def suggestion_updated_event(

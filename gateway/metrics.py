@@ -6,6 +6,7 @@ Plain objects so the core can count without knowing who scrapes; `/metrics` rend
 from __future__ import annotations
 
 import bisect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -25,7 +26,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class _Metric:
+class _Metric(ABC):
     kind = "untyped"
 
     def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()) -> None:
@@ -33,8 +34,9 @@ class _Metric:
         self.help = help_text
         self.label_names = tuple(labels)
 
+    @abstractmethod
     def samples(self) -> list[str]:
-        raise NotImplementedError
+        """The exposition lines of this metric, without HELP/TYPE."""
 
     def render(self) -> str:
         head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"

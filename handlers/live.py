@@ -60,6 +60,15 @@ class ApplyOutcome:
     created: bool
 
 
+async def _lock_suggestion(
+    conn: Conn, session_id: uuid.UUID, suggestion_id: uuid.UUID
+) -> asyncpg.Record:
+    row = await command_store.lock_suggestion(conn, session_id, suggestion_id)
+    if row is None:
+        raise NotFoundError("no such suggestion in this session", code=ErrorCode.UNKNOWN_SUGGESTION)
+    return row
+
+
 def _session_of(frame: NewFrame) -> uuid.UUID:
     return frame.session_id
 
@@ -214,28 +223,17 @@ class LiveService:
         """Turn a suggestion into a command (the design mapping); applying twice: one command."""
         sid = state.session_id
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await command_store.lock_suggestion(conn, sid, suggestion_id)
-            if row is None:
-                raise NotFoundError(
-                    "no such suggestion in this session", code=ErrorCode.UNKNOWN_SUGGESTION
-                )
+            row = await _lock_suggestion(conn, sid, suggestion_id)
             if row["command_id"] is not None:
                 return ApplyOutcome(row["command_id"], created=False)
             category = row["suggestion_category"] or row["analysis_type"]
-            if category in ("followup_question", "followup"):
+            mapped = frames.command_for_suggestion(category, row["suggestion_text"], row["label"])
+            if mapped is None:
                 raise GatewayError(
                     "follow-up questions are for the interviewer to ask; they cannot be applied",
                     code=ErrorCode.NOT_APPLICABLE,
                 )
-            if category in ("curveball",):
-                command_type = "curveball_inject"
-                payload = {
-                    "curveball": row["suggestion_text"],
-                    "label": row["label"] or "AI Suggested Curveball",
-                }
-            else:
-                command_type = "difficulty_change"
-                payload = {"context_injection": row["suggestion_text"]}
+            command_type, payload = mapped
             command = await command_store.insert_command(
                 conn, sid, row["round_number"], command_type, payload, "ai_suggested", suggestion_id
             )
@@ -258,11 +256,7 @@ class LiveService:
     async def dismiss(self, state: SessionState, suggestion_id: uuid.UUID) -> bool:
         sid = state.session_id
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await command_store.lock_suggestion(conn, sid, suggestion_id)
-            if row is None:
-                raise NotFoundError(
-                    "no such suggestion in this session", code=ErrorCode.UNKNOWN_SUGGESTION
-                )
+            row = await _lock_suggestion(conn, sid, suggestion_id)
             if row["command_id"] is not None:
                 raise GatewayError("suggestion was already applied", code=ErrorCode.NOT_APPLICABLE)
             if row["dismissed"]:

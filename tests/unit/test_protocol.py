@@ -147,3 +147,21 @@ def test_structured_garbage_is_a_protocol_error(frame: dict[str, object]) -> Non
             decode(raw)
         except ProtocolError:
             pass
+
+
+def test_apply_mapping_follows_the_design() -> None:
+    from gateway.frames import command_for_suggestion
+
+    assert command_for_suggestion("context_injection", "Mention budget", None) == (
+        "difficulty_change",
+        {"context_injection": "Mention budget"},
+    )
+    assert command_for_suggestion("curveball", "CTO wants a delay", "Timeline") == (
+        "curveball_inject",
+        {"curveball": "CTO wants a delay", "label": "Timeline"},
+    )
+    assert command_for_suggestion("curveball", "x", None) == (
+        "curveball_inject",
+        {"curveball": "x", "label": "AI Suggested Curveball"},
+    )
+    assert command_for_suggestion("followup_question", "Ask: why?", None) is None

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from gateway.auth import Claims, Role
+from gateway.auth import Role
 from gateway.batcher import BatcherClosed
 from gateway.errors import (
     CloseCode,
@@ -230,7 +230,11 @@ def _check_origin(request: web.Request, settings: Settings) -> None:
     raise ForbiddenError(f"origin {origin} is not allowed")
 
 
-async def _open(request: web.Request, role: Role) -> tuple[Claims, SessionState, LiveService]:
+async def _accept(
+    request: web.Request, role: Role, kind: str
+) -> tuple[SessionState, LiveService, Connection, Guard]:
+    """Check token, origin and session (refusals are plain HTTP errors), then upgrade and
+    register the socket: its outbox, writer, token-expiry timer and rate guard."""
     settings = request.app[SETTINGS]
     live = request.app[LIVE]
     session_id = parse_uuid(request.match_info["session_id"], "session")
@@ -243,29 +247,25 @@ async def _open(request: web.Request, role: Role) -> tuple[Claims, SessionState,
         raise NotFoundError("session not found")
     if state.ended:
         raise GoneError("session has ended")
-    return claims, state, live
-
-
-def _socket(settings: Settings) -> web.WebSocketResponse:
-    return web.WebSocketResponse(
+    ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat_s,
         max_msg_size=settings.max_frame_bytes,
         compress=False,
         decode_text=False,
     )
+    await ws.prepare(request)
+    conn = Connection(ws, kind, session_id)
+    conn.start(settings.outbox_max, claims.expires_at, request.transport)
+    request.app[CONNECTIONS].add(conn)
+    _connections.inc(1, kind)
+    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
+    return state, live, conn, guard
 
 
 async def candidate_ws(request: web.Request) -> web.StreamResponse:
-    claims, state, live = await _open(request, Role.CANDIDATE)
+    state, live, conn, guard = await _accept(request, Role.CANDIDATE, "candidate")
     settings = request.app[SETTINGS]
-    sid = state.session_id
-    ws = _socket(settings)
-    await ws.prepare(request)
-    conn = Connection(ws, "candidate", sid)
-    conn.start(settings.outbox_max, claims.expires_at, request.transport)
-    request.app[CONNECTIONS].add(conn)
-    _connections.inc(1, "candidate")
-    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
+    sid, ws = state.session_id, conn.ws
     # Frames read but not yet acked: past MAX_UNACKED the reader stops until acks catch up.
     unacked = 0
     room = asyncio.Event()
@@ -349,16 +349,8 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
         if not after_raw.isdigit() or len(after_raw) > 18:
             raise InvalidInputError("after must be a non-negative integer event id")
         after = int(after_raw)
-    claims, state, live = await _open(request, Role.INTERVIEWER)
-    settings = request.app[SETTINGS]
-    sid = state.session_id
-    ws = _socket(settings)
-    await ws.prepare(request)
-    conn = Connection(ws, "panel", sid)
-    conn.start(settings.outbox_max, claims.expires_at, request.transport)
-    request.app[CONNECTIONS].add(conn)
-    _connections.inc(1, "panel")
-    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
+    state, live, conn, guard = await _accept(request, Role.INTERVIEWER, "panel")
+    sid, ws = state.session_id, conn.ws
     try:
         with live.hub.panel(state, conn.outbox, conn.close_soon) as sub:
             backlog = (

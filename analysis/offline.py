@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from analysis.coaching import suggest
 from analysis.features import CallFeatures, extract_features
 from analysis.models import MAX_REASONING_CHARS, AnalysisResult, SayMeter, TranscriptLine
-from analysis.rubrics import Rubric
+from analysis.rubrics import Rubric, rubric_for
 from analysis.signals import CONFIDENT_TURNS, factor_scores, signals
 
-__all__ = ["analyze_offline"]
+__all__ = ["analyze_lines", "analyze_offline"]
 
 
 def _plural(count: int, noun: str) -> str:
@@ -88,3 +88,16 @@ def analyze_offline(
         ),
         suggestions=suggest(features, signal_values, factors, score, rubric),
     )
+
+
+def analyze_lines(
+    lines: Sequence[tuple[str, str]],
+    blueprint: str,
+    weights: Mapping[str, float],
+    language: str = "en",
+) -> AnalysisResult:
+    """The process-pool entry point: plain data in. Pickling models and a rubric for a worker
+    costs the parent ~70 us per run on a thread that holds the GIL its event loop needs;
+    (role, text) pairs, a blueprint name and a weights dict cost a few microseconds."""
+    window = [TranscriptLine(role=role, text=text) for role, text in lines]
+    return analyze_offline(window, rubric_for(blueprint).with_weights(weights), language)

@@ -32,7 +32,7 @@ from aiohttp import web
 from analysis.errors import AnalysisError
 from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
-from analysis.offline import analyze_offline
+from analysis.offline import analyze_lines
 from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.rubrics import Rubric, rubric_for
 from gateway.metrics import REGISTRY
@@ -401,17 +401,18 @@ class OfflinePool:
     ) -> AnalysisResult:
         """`guidance` shapes a model's prompt; the offline analyzer's rules do not use it."""
         loop = asyncio.get_running_loop()
+        lines = [(line.role, line.text) for line in window]
+        weights = {f.name: f.weight for f in rubric.factors}
+        args = (lines, rubric.blueprint, weights, language)
         pool = self._pool
         try:
-            return await loop.run_in_executor(pool, analyze_offline, list(window), rubric, language)
+            return await loop.run_in_executor(pool, analyze_lines, *args)
         except BrokenProcessPool:
             if self._pool is pool:  # the first failing run rebuilds; the others just retry
                 log.warning("offline analyzer worker died; starting a new process pool")
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
-            return await loop.run_in_executor(
-                self._pool, analyze_offline, list(window), rubric, language
-            )
+            return await loop.run_in_executor(self._pool, analyze_lines, *args)
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self._pool, "_processes", {}) or {})

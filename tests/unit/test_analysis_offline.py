@@ -239,3 +239,18 @@ def test_any_window_gives_a_valid_result(lines: list[TranscriptLine], blueprint:
 @given(st.lists(_LINES, min_size=1, max_size=12))
 def test_same_window_same_result(lines: list[TranscriptLine]) -> None:
     assert analyze_offline(lines, SALES) == analyze_offline(tuple(lines), SALES)
+
+
+def test_plain_data_entry_point_matches_the_model_one() -> None:
+    """The process pool sends (role, text) pairs and a blueprint: same result as the models."""
+    from analysis.offline import analyze_lines
+
+    window = [
+        TranscriptLine(role="assistant", text="Budget is tight and the CFO wants a quote."),
+        TranscriptLine(role="user", text="What would a delay cost you each month?"),
+        TranscriptLine(role="assistant", text="About forty thousand in overtime."),
+    ]
+    rubric = rubric_for("sales", {"sales": {"discovery": 3.0}})
+    weights = {f.name: f.weight for f in rubric.factors}
+    pairs = [(line.role, line.text) for line in window]
+    assert analyze_lines(pairs, "sales", weights) == analyze_offline(window, rubric)

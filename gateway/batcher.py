@@ -5,10 +5,19 @@ commits; `submit_with()` takes a callback instead, called right after the commit
 no extra event-loop turn per item: the hot path of WebSocket ingest). Batches form naturally
 while the previous commit is in flight (an optional `max_delay_s` waits a little longer to grow
 them). Up to `max_in_flight` batches commit at once, so the database works on one batch while
-the next is prepared; items with the same `key` (a session) are never in two batches at once,
-so per-key order is exactly arrival order. The queue is bounded: when it is full, submitters
-wait, which stops the caller reading its socket: backpressure reaches the client instead of
-memory growing.
+the next is prepared; items with the same `key` (a session) are never in two transactions at
+once, so per-key order is exactly arrival order.
+
+A batch has two phases. `flush` is the transaction only; the moment it commits, the batch's
+keys and its slot are free for the next transaction. `deliver` (publishing what was stored)
+and the writers' callbacks then run in commit order, one batch after another, so two batches
+that share a key are delivered in the order they were stored, while the database already works
+on the next one. Resolving a big batch takes many event-loop turns; holding the transaction
+slot through them would make the database wait on the loop.
+
+Everything is bounded: when the queue is full, submitters wait (which stops the caller reading
+its socket: backpressure reaches the client instead of memory growing), and no new transaction
+starts while `max_undelivered` committed batches wait for delivery.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Done = Callable[[R | None, BaseException | None], None]
+Entry = tuple[T, Callable[[Any, BaseException | None], None]]
 
 # Resolving a committed batch runs every item's callback (an ack write each); let the event loop
 # breathe between chunks (about 1 ms each) so a 2,000-frame batch cannot stall other sockets.
@@ -46,13 +56,19 @@ class GroupCommitter(Generic[T, R]):
         max_delay_s: float = 0.0,
         max_pending: int = 20_000,
         max_in_flight: int = 1,
+        max_undelivered: int = 4,
         key: Callable[[T], Hashable] | None = None,
-        on_batch: Callable[[int, float], None] | None = None,
+        deliver: Callable[[list[T], list[R]], Awaitable[None]] | None = None,
+        on_batch: Callable[[int, float, float], None] | None = None,
     ) -> None:
         if max_in_flight > 1 and key is None:
             raise ValueError("several batches in flight need a key to keep per-key order")
         self._flush = flush
+        self._deliver = deliver
         self._max_in_flight = max_in_flight
+        self._max_undelivered = max(1, max_undelivered)
+        self._undelivered = 0  # committed (or failed), callbacks not yet all run
+        self._delivered: asyncio.Future[None] | None = None  # the last batch in the line
         self._key = key
         self._busy_keys: set[Hashable] = set()
         self._flushing: set[asyncio.Task[None]] = set()
@@ -61,7 +77,7 @@ class GroupCommitter(Generic[T, R]):
         self._max_delay = max_delay_s
         self._max_pending = max_pending
         self._on_batch = on_batch
-        self._queue: deque[tuple[T, Callable[[Any, BaseException | None], None]]] = deque()
+        self._queue: deque[Entry[T]] = deque()
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -119,13 +135,13 @@ class GroupCommitter(Generic[T, R]):
         except Exception:
             log.exception("group commit callback failed")
 
-    def _take_batch(self) -> list[tuple[T, Callable[[Any, BaseException | None], None]]]:
+    def _take_batch(self) -> list[Entry[T]]:
         """The oldest items whose key is not in a batch in flight, in queue order."""
         if self._key is None:
             n = min(len(self._queue), self._max_batch)
             return [self._queue.popleft() for _ in range(n)]
-        batch: list[tuple[T, Callable[[Any, BaseException | None], None]]] = []
-        held: list[tuple[T, Callable[[Any, BaseException | None], None]]] = []
+        batch: list[Entry[T]] = []
+        held: list[Entry[T]] = []
         claimed: set[Hashable] = set()
         busy = self._busy_keys
         while self._queue and len(batch) < self._max_batch:
@@ -145,6 +161,8 @@ class GroupCommitter(Generic[T, R]):
         while True:
             if not self._queue:
                 if self._closed and not self._flushing:
+                    if self._delivered is not None:
+                        await self._delivered
                     return
                 self._has_items.clear()
                 self._batch_done.clear()
@@ -153,7 +171,10 @@ class GroupCommitter(Generic[T, R]):
                     waits.append(asyncio.ensure_future(self._batch_done.wait()))
                 await _first(waits)
                 continue
-            if len(self._flushing) >= self._max_in_flight:
+            if (
+                len(self._flushing) >= self._max_in_flight
+                or self._undelivered >= self._max_undelivered
+            ):
                 self._batch_done.clear()
                 await self._batch_done.wait()
                 continue
@@ -169,33 +190,61 @@ class GroupCommitter(Generic[T, R]):
             task = asyncio.get_running_loop().create_task(self._commit(batch))
             self._flushing.add(task)
 
-    async def _commit(
-        self, batch: list[tuple[T, Callable[[Any, BaseException | None], None]]]
-    ) -> None:
+    def _release(self, items: list[T]) -> None:
+        if self._key is not None:
+            for item in items:
+                self._busy_keys.discard(self._key(item))
+        current = asyncio.current_task()
+        if current is not None:
+            self._flushing.discard(current)
+        self._batch_done.set()
+
+    async def _commit(self, batch: list[Entry[T]]) -> None:
         loop = asyncio.get_running_loop()
+        items = [item for item, _ in batch]
         started = loop.time()
+        results: list[R] = []
+        error: BaseException | None = None
         try:
-            results = await self._flush([item for item, _ in batch])
+            results = await self._flush(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"flush returned {len(results)} results for {len(items)} items")
         except Exception as err:
             log.warning("group commit of %d item(s) failed: %s", len(batch), err)
-            for _, done in batch:
-                self._resolve(done, None, err)
-        else:
-            for i, ((_, done), result) in enumerate(zip(batch, results, strict=True)):
+            error = err
+        except BaseException:
+            self._release(items)
+            raise
+        stored_s = loop.time() - started
+        # Committed: free the keys and the slot now, and take a place in the delivery line
+        # before any later transaction can finish (the line is commit order).
+        self._release(items)
+        previous, mine = self._delivered, loop.create_future()
+        self._delivered = mine
+        self._undelivered += 1
+        try:
+            if previous is not None:
+                await previous
+            delivered = loop.time()
+            if error is None and self._deliver is not None:
+                try:
+                    await self._deliver(items, results)
+                except Exception:  # stored is stored: the writers still hear so
+                    log.exception("delivery of a committed batch failed")
+            for i, (_, done) in enumerate(batch):
                 if i and i % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a big batch must not hold the loop for its acks
-                self._resolve(done, result, None)
-            if self._on_batch is not None:
-                self._on_batch(len(batch), loop.time() - started)
+                if error is None:
+                    self._resolve(done, results[i], None)
+                else:
+                    self._resolve(done, None, error)
+            if error is None and self._on_batch is not None:
+                self._on_batch(len(batch), stored_s, loop.time() - delivered)
         finally:
-            if self._key is not None:
-                for item, _ in batch:
-                    self._busy_keys.discard(self._key(item))
-            # Leave the in-flight set here, not in a done callback: the loop must see the slot
-            # free the moment it is woken.
-            current = asyncio.current_task()
-            if current is not None:
-                self._flushing.discard(current)
+            self._undelivered -= 1
+            mine.set_result(None)
+            if self._delivered is mine:
+                self._delivered = None
             self._batch_done.set()
 
 

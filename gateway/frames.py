@@ -19,6 +19,7 @@ __all__ = [
     "command_event",
     "command_for_suggestion",
     "hello",
+    "numbered_transcript_event",
     "presence_event",
     "session_ended_event",
     "suggestion_updated_event",
@@ -53,12 +54,12 @@ def transcript_event(
     text: str,
     timestamp: datetime | None,
     word_count: int,
-    message_count: int,
-    event_id: int,
     session_id: uuid.UUID,
 ) -> dict[str, Any]:
-    """The hottest frame: UUIDs and datetimes are left to orjson, which writes them natively
-    (the same text `str()` and `isoformat()` would give)."""
+    """The hottest frame, serialized before its batch commits, without the two fields the
+    store assigns: `numbered_transcript_event` appends them to the bytes. UUIDs and datetimes
+    are left to orjson, which writes them natively (the same text `str()` and `isoformat()`
+    would give)."""
     return {
         "type": "transcript",
         "message_id": message_id,
@@ -68,10 +69,16 @@ def transcript_event(
         "text": text,
         "timestamp": timestamp,
         "word_count": word_count,
-        "message_count": message_count,
-        "event_id": event_id,
         "session_id": session_id,
     }
+
+
+def numbered_transcript_event(head: bytes, event_id: int, message_count: int) -> bytes:
+    """A serialized `transcript_event` completed with its event id and message count: a splice,
+    not a second serialization."""
+    if not (len(head) > 2 and head[0] == 0x7B and head[-1] == 0x7D):  # a non-empty {...}
+        raise ValueError("a transcript event must be a non-empty JSON object")
+    return b'%s,"event_id":%d,"message_count":%d}' % (head[:-1], event_id, message_count)
 
 
 def _command_fields(command: Any) -> dict[str, Any]:

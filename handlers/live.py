@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -29,9 +28,9 @@ from gateway.ports import SessionSeed
 from gateway.protocol import encode
 from gateway.scheduler import Trigger
 from gateway.settings import Settings
+from handlers.event_log import load_event_frames
 from storage import commands as command_store
 from storage.events import EventRow, bump_counters, insert_events
-from storage.events import fetch_events as fetch_stored_events
 from storage.live import Snapshot, ensure_counters, load_session_row, load_snapshot
 from storage.pool import Conn
 from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames, recent_lines
@@ -43,7 +42,12 @@ log = logging.getLogger("gateway.live")
 _frames_total = REGISTRY.counter(
     "gateway_transcript_frames_total", "transcript frames by outcome", ("outcome",)
 )
-_commit_batches = REGISTRY.histogram("gateway_commit_batch_seconds", "group commit duration")
+_commit_batches = REGISTRY.histogram(
+    "gateway_commit_batch_seconds", "group commit: one batch's transaction"
+)
+_delivery_batches = REGISTRY.histogram(
+    "gateway_commit_delivery_seconds", "group commit: publishing and acking a committed batch"
+)
 _commit_rows = REGISTRY.counter("gateway_commit_rows_total", "rows written by group commit")
 _events_total = REGISTRY.counter("gateway_events_published_total", "events published", ("type",))
 
@@ -69,8 +73,32 @@ async def _lock_suggestion(
     return row
 
 
-def _session_of(frame: NewFrame) -> uuid.UUID:
-    return frame.session_id
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A frame waiting for group commit, with its `transcript` event serialized up front (all
+    but the ids the database assigns), so the transaction does no encoding."""
+
+    frame: NewFrame
+    event: bytes
+
+
+def _session_of(pending: _Pending) -> uuid.UUID:
+    return pending.frame.session_id
+
+
+def _transcript_event(frame: NewFrame) -> bytes:
+    return encode(
+        frames.transcript_event(
+            message_id=frame.id,
+            seq=frame.seq,
+            round_number=frame.round_number,
+            role=frame.role,
+            text=frame.text,
+            timestamp=frame.timestamp,
+            word_count=frame.word_count,
+            session_id=frame.session_id,
+        )
+    )
 
 
 class LiveService:
@@ -80,12 +108,13 @@ class LiveService:
         self.bus = bus
         self.hub = SessionHub(self, window=settings.analysis_window)
         self._unsubscribe = bus.subscribe(self.hub.on_message)
-        self.committer: GroupCommitter[NewFrame, FrameResult] = GroupCommitter(
-            self._flush,
+        self.committer: GroupCommitter[_Pending, FrameResult] = GroupCommitter(
+            self._store,
             max_batch=settings.commit_max_batch,
             max_delay_s=settings.commit_max_delay_ms / 1000,
             max_in_flight=settings.commit_in_flight,
             key=_session_of,
+            deliver=self._deliver,
             on_batch=self._on_batch,
         )
         self.on_trigger: Callable[[Trigger], object] | None = None
@@ -124,7 +153,7 @@ class LiveService:
     async def fetch_events(
         self, session_id: uuid.UUID, after: int, until: int | None = None, limit: int = 5000
     ) -> list[tuple[int, bytes]]:
-        return await fetch_stored_events(self.pool, session_id, after, until, limit)
+        return await load_event_frames(self.pool, session_id, after, until, limit)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -160,45 +189,33 @@ class LiveService:
 
     async def submit(self, frame: NewFrame) -> asyncio.Future[FrameResult]:
         """Queue a frame for group commit; the future resolves once its batch has committed."""
-        return await self.committer.submit(frame)
+        return await self.committer.submit(_Pending(frame, _transcript_event(frame)))
 
     async def submit_with(
         self, frame: NewFrame, done: Callable[[FrameResult | None, BaseException | None], None]
     ) -> None:
         """Queue a frame; `done` runs right after its batch commits (the WebSocket hot path)."""
-        await self.committer.submit_with(frame, done)
+        await self.committer.submit_with(_Pending(frame, _transcript_event(frame)), done)
 
-    async def _flush(self, batch: list[NewFrame]) -> list[FrameResult]:
-        def build(frame: NewFrame, ts: datetime, event_id: int, count: int) -> bytes:
-            return encode(
-                frames.transcript_event(
-                    message_id=frame.id,
-                    seq=frame.seq,
-                    round_number=frame.round_number,
-                    role=frame.role,
-                    text=frame.text,
-                    timestamp=ts,
-                    word_count=frame.word_count,
-                    message_count=count,
-                    event_id=event_id,
-                    session_id=frame.session_id,
-                )
-            )
-
+    async def _store(self, batch: list[_Pending]) -> list[FrameResult]:
         async with self.pool.acquire() as conn:
-            results = await insert_frames(conn, batch, build)
-        # Committed: publish in event order, feed the hub's windows, trigger analyses.
+            return await insert_frames(conn, [p.frame for p in batch])
+
+    async def _deliver(self, batch: list[_Pending], results: list[FrameResult]) -> None:
+        """Committed: publish in event order, feed the hub's windows, trigger analyses."""
         every = self.settings.analysis_every
-        for i, (frame, result) in enumerate(zip(batch, results, strict=True)):
+        for i, (pending, result) in enumerate(zip(batch, results, strict=True)):
+            frame = pending.frame
             if i and i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # fan-out of a big batch: let other sockets in between
             _frames_total.inc(1, result.outcome.value)
-            if result.outcome is not FrameOutcome.STORED or result.frame is None:
+            if result.outcome is not FrameOutcome.STORED:
                 continue
             assert result.event_id is not None and result.message_count is not None
-            self.bus.publish(
-                BusMessage(frame.session_id, Audience.PANELS, result.frame, result.event_id)
+            wire = frames.numbered_transcript_event(
+                pending.event, result.event_id, result.message_count
             )
+            self.bus.publish(BusMessage(frame.session_id, Audience.PANELS, wire, result.event_id))
             state = self.hub.get(frame.session_id)
             if state is not None:
                 line = TranscriptLine.model_construct(  # validated at the edge already
@@ -210,12 +227,12 @@ class LiveService:
                 self.hub.record_transcript(state, line, result.message_count)
             if result.message_count % every == 0 and self.on_trigger is not None:
                 self.on_trigger(Trigger(frame.session_id, "count", result.message_count))
-        return results
 
     @staticmethod
-    def _on_batch(rows: int, seconds: float) -> None:
+    def _on_batch(rows: int, stored_s: float, delivered_s: float) -> None:
         _commit_rows.inc(rows)
-        _commit_batches.observe(seconds)
+        _commit_batches.observe(stored_s)
+        _delivery_batches.observe(delivered_s)
 
     # -- commands and suggestions -------------------------------------------------------------
 

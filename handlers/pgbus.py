@@ -27,8 +27,8 @@ import orjson
 from gateway import frames
 from gateway.bus import Audience, BusMessage, Handler, LocalBus
 from gateway.protocol import encode
+from handlers.event_log import load_event_frames
 from storage.commands import get_command
-from storage.events import fetch_events
 from storage.pool import connect
 
 __all__ = ["CHANNEL", "PostgresBus"]
@@ -167,7 +167,7 @@ class PostgresBus:
                         data = encode(frames.candidate_command(row))
                         self._local.publish(BusMessage(sid, audience, data))
                 elif event_id is not None:
-                    found = await fetch_events(self._pool, sid, event_id - 1, event_id)
+                    found = await load_event_frames(self._pool, sid, event_id - 1, event_id)
                     for eid, data in found:
                         self._local.publish(BusMessage(sid, audience, data, eid))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:

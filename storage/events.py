@@ -1,4 +1,7 @@
-"""The per-session event log (`live_events`) and the counters that number it.
+"""The per-session event log and the counters that number it.
+
+The log is `live_events` plus the transcript rows: a stored transcript frame is its own
+`transcript` event (`voice_transcripts.event_id`), so ingest writes each frame once.
 
 Event ids come from `session_counters.last_event_id`, bumped inside the writer's transaction.
 The row lock that bump takes serializes writers per session, so ids are handed out in commit
@@ -11,12 +14,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.pool import DB, Conn
 
 __all__ = [
     "Bump",
     "EventRow",
+    "StoredEvent",
+    "TranscriptEventRow",
     "bump_counters",
     "fetch_events",
     "insert_events",
@@ -43,8 +49,17 @@ FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS x(s, e, t, f)
 """
 
 SELECT_EVENTS = """
-SELECT event_id, payload::text AS frame FROM live_events
-WHERE session_id = $1 AND event_id > $2 AND event_id <= $3
+SELECT * FROM (
+  SELECT event_id, payload::text AS frame, NULL::uuid AS message_id, NULL::int AS seq,
+         NULL::int AS round_number, NULL::text AS role, NULL::text AS text,
+         NULL::timestamptz AS timestamp, NULL::int AS word_count, NULL::int AS message_number
+  FROM live_events
+  WHERE session_id = $1 AND event_id > $2 AND event_id <= $3
+  UNION ALL
+  SELECT event_id, NULL, id, seq, round_number, role, text, timestamp, word_count, message_number
+  FROM voice_transcripts
+  WHERE session_id = $1 AND event_id > $2 AND event_id <= $3
+) e
 ORDER BY event_id LIMIT $4
 """
 
@@ -97,16 +112,58 @@ async def insert_events(conn: Conn, events: Sequence[EventRow]) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptEventRow:
+    """A `transcript` event as stored: its transcript row."""
+
+    message_id: uuid.UUID
+    seq: int | None
+    round_number: int
+    role: str
+    text: str
+    timestamp: datetime
+    word_count: int
+    message_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One logged event: either the exact JSON panels receive (`frame`) or, for a transcript
+    event, the row it is built from (`transcript`)."""
+
+    event_id: int
+    frame: bytes | None
+    transcript: TranscriptEventRow | None
+
+
 async def fetch_events(
     conn: DB,
     session_id: uuid.UUID,
     after: int,
     until: int | None = None,
     limit: int = 5000,
-) -> list[tuple[int, bytes]]:
-    """Stored events after `after` (up to `until`), as the exact JSON frames panels receive."""
+) -> list[StoredEvent]:
+    """Logged events after `after` (up to `until`), in event order."""
     rows = await conn.fetch(SELECT_EVENTS, session_id, after, until or 2**62, limit)
-    return [(r["event_id"], r["frame"].encode()) for r in rows]
+    return [
+        StoredEvent(r["event_id"], r["frame"].encode(), None)
+        if r["frame"] is not None
+        else StoredEvent(
+            r["event_id"],
+            None,
+            TranscriptEventRow(
+                r["message_id"],
+                r["seq"],
+                r["round_number"],
+                r["role"],
+                r["text"],
+                r["timestamp"],
+                r["word_count"] or 0,
+                r["message_number"],
+            ),
+        )
+        for r in rows
+    ]
 
 
 async def last_event_id(conn: DB, session_id: uuid.UUID) -> int:

@@ -11,38 +11,28 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Literal
 
 import asyncpg
 
-from storage.events import EventRow, bump_counters, insert_events
 from storage.pool import DB, Conn
 
-__all__ = ["FrameOutcome", "FrameResult", "NewFrame", "insert_frames", "recent_lines"]
+__all__ = [
+    "FrameOutcome",
+    "FrameResult",
+    "NewFrame",
+    "insert_frames",
+    "recent_lines",
+]
 
-INSERT_FRAMES = """
-WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[],
-                       $6::timestamptz[], $7::int[], $8::uuid[])
-         AS t(session_id, round_number, seq, role, text, ts, word_count, id)
-)
-INSERT INTO voice_transcripts (id, session_id, round_number, seq, role, text, timestamp, word_count)
-SELECT i.id, i.session_id, i.round_number, i.seq, i.role, i.text, coalesce(i.ts, now()),
-       i.word_count
-FROM input i JOIN interview_sessions s ON s.id = i.session_id AND s.status = 'active'
-ON CONFLICT (session_id, round_number, seq) WHERE seq IS NOT NULL DO NOTHING
-RETURNING id, session_id, round_number, seq, timestamp
-"""
-
-SELECT_EXISTING = """
-SELECT v.id, v.session_id, v.round_number, v.seq, v.role, v.text
-FROM voice_transcripts v
-JOIN unnest($1::uuid[], $2::int[], $3::int[]) AS k(session_id, round_number, seq)
-  ON v.session_id = k.session_id AND v.round_number = k.round_number AND v.seq = k.seq
+STORE_FRAMES = """
+SELECT r_ord, r_stored, r_message_id, r_event_id, r_message_number, r_prior_role, r_prior_text
+FROM gateway_store_frames($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::text[], $6::text[],
+                          $7::timestamptz[], $8::int[])
 """
 
 SELECT_RECENT = """
@@ -56,7 +46,8 @@ SELECT role, text, seq, timestamp FROM (
 @dataclass(frozen=True, slots=True)
 class NewFrame:
     """A frame to store. `seq` is None for the design's REST path without one (never deduped);
-    `id` is chosen here so each returned row maps back to its frame."""
+    `id` is chosen here so each returned row maps back to its frame. Without a client
+    timestamp the frame is stamped when the gateway receives it."""
 
     session_id: uuid.UUID
     round_number: int
@@ -69,6 +60,8 @@ class NewFrame:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "word_count", len(self.text.split()))
+        if self.timestamp is None:
+            object.__setattr__(self, "timestamp", datetime.now(UTC))
 
     @property
     def key(self) -> tuple[uuid.UUID, int, int | None]:
@@ -98,82 +91,42 @@ class FrameResult:
     timestamp: datetime | None = None
     event_id: int | None = None
     message_count: int | None = None
-    frame: bytes | None = None  # the serialized `transcript` event
 
 
-EventBuilder = Callable[[NewFrame, datetime, int, int], bytes]
+_REFUSED = FrameResult(FrameOutcome.REFUSED)
 
 
-async def insert_frames(
-    conn: Conn, frames: Sequence[NewFrame], build_event: EventBuilder
-) -> list[FrameResult]:
-    """Store frames and their `transcript` events in one transaction; one result per frame.
-
-    `build_event(frame, timestamp, event_id, message_count)` returns the serialized event (the
-    frame's `id` is its message id), so the wire format stays with the protocol; the same bytes
-    are stored and sent.
-    """
-    async with conn.transaction():
-        inserted = await conn.fetch(
-            INSERT_FRAMES,
-            [f.session_id for f in frames],
-            [f.round_number for f in frames],
-            [f.seq for f in frames],
-            [f.role for f in frames],
-            [f.text for f in frames],
-            [f.timestamp for f in frames],
-            [f.word_count for f in frames],
-            [f.id for f in frames],
-        )
-        stored = {r["id"]: r["timestamp"] for r in inserted}
-        # Not inserted: a resend of a stored seq (maybe stored earlier in this very batch, which
-        # this transaction sees), or a frame for a session that is not active.
-        resent = [f for f in frames if f.id not in stored and f.seq is not None]
-        existing: dict[tuple[uuid.UUID, int, int | None], asyncpg.Record] = {}
-        if resent:
-            rows = await conn.fetch(
-                SELECT_EXISTING,
-                [f.session_id for f in resent],
-                [f.round_number for f in resent],
-                [f.seq for f in resent],
+async def insert_frames(conn: Conn, frames: Sequence[NewFrame]) -> list[FrameResult]:
+    """Store frames in one transaction and one round trip (see migration 0006); one result
+    per frame. A stored frame is also its session's `transcript` event: its result carries
+    the event id and message number it was given."""
+    rows = await conn.fetch(
+        STORE_FRAMES,
+        [f.id for f in frames],
+        [f.session_id for f in frames],
+        [f.round_number for f in frames],
+        [f.seq for f in frames],
+        [f.role for f in frames],
+        [f.text for f in frames],
+        [f.timestamp for f in frames],
+        [f.word_count for f in frames],
+    )
+    results = [_REFUSED] * len(frames)
+    for r in rows:
+        i = r["r_ord"] - 1
+        frame = frames[i]
+        if r["r_stored"]:
+            results[i] = FrameResult(
+                FrameOutcome.STORED,
+                frame.id,
+                frame.timestamp,
+                r["r_event_id"],
+                r["r_message_number"],
             )
-            existing = {(r["session_id"], r["round_number"], r["seq"]): r for r in rows}
-
-        # Number the new rows per session, in arrival order.
-        per_session: dict[uuid.UUID, int] = {}
-        for f in frames:
-            if f.id in stored:
-                per_session[f.session_id] = per_session.get(f.session_id, 0) + 1
-        bumps = (
-            await bump_counters(conn, {s: (n, n) for s, n in per_session.items()})
-            if per_session
-            else {}
-        )
-        next_id = {s: bumps[s].last_event_id - n + 1 for s, n in per_session.items()}
-        next_count = {s: bumps[s].message_count - n + 1 for s, n in per_session.items()}
-
-        results: list[FrameResult] = []
-        events: list[EventRow] = []
-        for frame in frames:
-            if frame.id in stored:
-                sid, ts = frame.session_id, stored[frame.id]
-                event_id, count = next_id[sid], next_count[sid]
-                next_id[sid] += 1
-                next_count[sid] += 1
-                payload = build_event(frame, ts, event_id, count)
-                events.append(EventRow(sid, event_id, "transcript", payload))
-                results.append(
-                    FrameResult(FrameOutcome.STORED, frame.id, ts, event_id, count, payload)
-                )
-                continue
-            prior = existing.get(frame.key)
-            if prior is None:
-                results.append(FrameResult(FrameOutcome.REFUSED))
-                continue
-            same = (prior["role"], prior["text"]) == (frame.role, frame.text)
+        else:
+            same = (r["r_prior_role"], r["r_prior_text"]) == (frame.role, frame.text)
             outcome = FrameOutcome.DUPLICATE if same else FrameOutcome.CONFLICT
-            results.append(FrameResult(outcome, prior["id"]))
-        await insert_events(conn, events)
+            results[i] = FrameResult(outcome, r["r_message_id"])
     return results
 
 

@@ -21,6 +21,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.pipelined import PipelinedCandidate, open_candidates
+
 __all__ = [
     "BaselineJob",
     "FanoutPanelsJob",
@@ -108,69 +110,50 @@ def _trim(values: list[float]) -> list[float]:
 
 @dataclass
 class IngestJob:
-    """Candidates pipelining `window` frames each; counts acks (sent only after commit)."""
+    """Candidates pipelining `window` frames each; counts acks (sent only after commit).
+
+    Uses `bench.pipelined`: websockets' Sans-I/O protocol, the frames one read calls for
+    leaving in one write."""
 
     ws_base: str
     sessions: list[tuple[str, str]]  # (session_id, candidate token)
     window: int
     duration_s: float
-    _conns: list[ClientConnection | None] = field(default_factory=list)
+    _conns: list[PipelinedCandidate] = field(default_factory=list)
 
     async def setup(self) -> dict[str, Any]:
         urls = [ws_url(self.ws_base, "candidate", s, t) for s, t in self.sessions]
-        self._conns, failures = await open_all(urls)
-        return {"open": sum(c is not None for c in self._conns), "failures": dict(failures)}
+        self._conns, failures = await open_candidates(urls, CONNECT_CONCURRENCY)
+        return {"open": len(self._conns), "failures": dict(failures)}
 
     async def run(self) -> dict[str, Any]:
-        start = time.monotonic()
-        deadline = start + self.duration_s
-        latencies: list[float] = []
+        deadline = time.monotonic() + self.duration_s
+        for conn in self._conns:
+            conn.start(self.window, deadline)
+        done = [asyncio.shield(c.finished) for c in self._conns]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*done, return_exceptions=True), self.duration_s + 15
+            )
         errors: Counter[str] = Counter()
-        acks = 0
-
-        async def drive(ws: ClientConnection) -> None:
-            nonlocal acks
-            sent: dict[int, float] = {}
-            seq = 0
-            for _ in range(self.window):
-                seq += 1
-                sent[seq] = time.monotonic()
-                await ws.send(candidate_frame(seq, UTTERANCE))
-            with contextlib.suppress(TimeoutError, ConnectionClosed):
-                async with asyncio.timeout_at(
-                    asyncio.get_running_loop().time() + self.duration_s + 15
-                ):
-                    while sent:
-                        frame = orjson.loads(await ws.recv())
-                        now = time.monotonic()
-                        if frame["type"] == "ack":
-                            t = sent.pop(frame["seq"], None)
-                            if t is None or now > deadline:
-                                continue
-                            acks += 1
-                            latencies.append(now - t)
-                        elif frame["type"] == "error":
-                            errors[frame["code"]] += 1
-                            ref = frame.get("ref")
-                            if ref and ref.isdigit():
-                                sent.pop(int(ref), None)
-                        else:
-                            continue
-                        if now < deadline:
-                            seq += 1
-                            sent[seq] = time.monotonic()
-                            await ws.send(candidate_frame(seq, UTTERANCE))
-
-        await asyncio.gather(*(drive(ws) for ws in self._conns if ws is not None))
+        for conn in self._conns:
+            errors.update(conn.errors)
+            if conn.finished.done() and conn.finished.exception() is not None:
+                errors[type(conn.finished.exception()).__name__] += 1
         return {
-            "acks": acks,
+            "acks": sum(c.acks for c in self._conns),
             "duration_s": self.duration_s,
-            "latencies": _trim(latencies),
+            "latencies": _trim([x for c in self._conns for x in c.latencies]),
             "errors": dict(errors),
         }
 
     async def teardown(self) -> None:
-        await close_all(self._conns)
+        for conn in self._conns:
+            conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.closed) for c in self._conns)), 5
+            )
 
 
 # -- 1b. the design's path: one HTTP POST and one INSERT per message -------------------------

@@ -144,19 +144,26 @@ def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
 
 
 def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFrame | CommandAckFrame:
-    data, ref = _parse(raw)
-    _check_type(data, _CANDIDATE_TYPES, _PANEL_TYPES, ref)
-    try:
-        frame = _CANDIDATE.validate_python(data)
-    except ValidationError as err:
-        raise _validation(err, ref) from None
+    try:  # the hot path: a valid frame is parsed and validated in one pass by pydantic-core
+        frame = _CANDIDATE.validate_json(raw)
+    except ValidationError:
+        frame = _decode_candidate_slowly(raw)  # raises the ProtocolError that names the fault
     if isinstance(frame, TranscriptFrame) and len(frame.text) > max_text_chars:
         raise ProtocolError(
             ErrorCode.TEXT_TOO_LONG,
             f"text is {len(frame.text)} characters; limit {max_text_chars}",
-            ref,
+            frame.ref or str(frame.seq),
         )
     return frame
+
+
+def _decode_candidate_slowly(raw: str | bytes) -> TranscriptFrame | CommandAckFrame:
+    data, ref = _parse(raw)
+    _check_type(data, _CANDIDATE_TYPES, _PANEL_TYPES, ref)
+    try:
+        return _CANDIDATE.validate_python(data)
+    except ValidationError as err:
+        raise _validation(err, ref) from None
 
 
 def decode_panel(raw: str | bytes) -> ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame:

@@ -43,11 +43,12 @@ SELECT role, text, seq, timestamp FROM (
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewFrame:
     """A frame to store. `seq` is None for the design's REST path without one (never deduped);
     `id` is chosen here so each returned row maps back to its frame. Without a client
-    timestamp the frame is stamped when the gateway receives it."""
+    timestamp the frame is stamped when the gateway receives it. (Not frozen: one is made per
+    frame, and a frozen dataclass costs a slow `object.__setattr__` per field.)"""
 
     session_id: uuid.UUID
     round_number: int
@@ -59,9 +60,9 @@ class NewFrame:
     word_count: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "word_count", len(self.text.split()))
+        self.word_count = len(self.text.split())
         if self.timestamp is None:
-            object.__setattr__(self, "timestamp", datetime.now(UTC))
+            self.timestamp = datetime.now(UTC)
 
     @property
     def key(self) -> tuple[uuid.UUID, int, int | None]:

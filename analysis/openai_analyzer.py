@@ -216,6 +216,17 @@ def _parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
     return result
 
 
+_WARM_COMPLETION = {
+    "id": "warm-up",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "warm-up",
+    "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}
+    ],
+}
+
+
 class OpenAIAnalyzer:
     """Analyze transcript windows with an OpenAI chat model (structured output).
 
@@ -258,6 +269,13 @@ class OpenAIAnalyzer:
 
     def __repr__(self) -> str:  # never shows the client (and so never the key)
         return f"OpenAIAnalyzer(model={self.model!r}, timeout={self.timeout})"
+
+    def warm_up(self) -> None:
+        """Pay the SDK's one-off costs at start-up, not in the first session's analysis: its
+        resources are imported lazily and the response models are built on first use (about
+        80 ms together). Nothing is sent."""
+        _ = self._client.chat.completions
+        ChatCompletion.model_validate(_WARM_COMPLETION)
 
     def uses_json_object(self) -> bool:
         """True once this analyzer has fallen back to json_object for its model."""

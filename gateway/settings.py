@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     commit_max_batch: int = Field(
         2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
     )
-    commit_in_flight: int = Field(2, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
+    commit_in_flight: int = Field(3, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

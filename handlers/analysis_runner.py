@@ -442,6 +442,7 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         analyzer = OpenAIAnalyzer(
             client, model=settings.openai_model, timeout=settings.openai_timeout_s, **kwargs
         )
+        analyzer.warm_up()
         analyze = analyzer.analyze
         name = f"openai:{settings.openai_model}"
     else:

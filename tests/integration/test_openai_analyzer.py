@@ -89,6 +89,16 @@ def make(client: openai.AsyncOpenAI, sleeps: Sleeps) -> Callable[..., OpenAIAnal
 # -- success and request shape --------------------------------------------------------
 
 
+async def test_warm_up_sends_nothing_and_analysis_works_after_it(
+    fake: FakeOpenAI, make: Callable[..., OpenAIAnalyzer]
+) -> None:
+    analyzer = make()
+    analyzer.warm_up()
+    assert fake.requests == []
+    result = await analyzer.analyze(WINDOW, SALES)
+    assert result.say_meter.score == 72 and len(fake.requests) == 1
+
+
 async def test_success_and_strict_schema_request(
     fake: FakeOpenAI, make: Callable[..., OpenAIAnalyzer]
 ) -> None:

@@ -28,6 +28,14 @@ Send = Callable[[bytes], Awaitable[None]]
 WriteNow = Callable[[bytes], bool]
 
 
+async def _gone(data: bytes) -> None:
+    raise ConnectionError("outbox released")
+
+
+def _nothing() -> None:
+    return None
+
+
 class OutboxState(Enum):
     OPEN = "open"
     OVERFLOWED = "overflowed"
@@ -103,6 +111,17 @@ class Outbox:
         if self.state is OutboxState.OPEN:
             self.state = OutboxState.CLOSED
         self._wakeup.set()
+
+    def release(self) -> None:
+        """Closed for good and drained: drop the callbacks into the socket's owner, so the pair
+        is freed by reference counting when the connection ends rather than left as a cycle
+        for the garbage collector (whose full passes pause the loop)."""
+        self.close()
+        self.state = OutboxState.CLOSED
+        self._items.clear()
+        self._send = _gone
+        self._write_now = None
+        self._on_overflow = _nothing
 
     async def run(self) -> None:
         """The socket's only writer. Returns when closed and drained, or on overflow/send error."""

@@ -57,9 +57,9 @@ FULL = Scale(
     idle_sessions=1000,
     idle_procs=4,
     analysis_sessions=100,
-    analysis_rounds=3,
+    analysis_rounds=8,
     trigger_samples=20,
-    model_samples=5,
+    model_samples=20,
     compression_clients=1000,
     compression_messages=100,
 )

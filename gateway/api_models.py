@@ -48,6 +48,7 @@ __all__ = [
     "SessionEnded",
     "VoiceAgentRequest",
     "VoiceAgentResponse",
+    "no_nul",
 ]
 
 Blueprint = Literal[
@@ -56,7 +57,7 @@ Blueprint = Literal[
 ActiveFilter = Literal["true", "false", "all"]
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refuse it here instead of failing in the driver.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -67,7 +68,7 @@ def _text(max_length: int) -> Any:
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_no_nul),
+        AfterValidator(no_nul),
     ]
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from gateway.errors import ErrorCode
 
@@ -38,6 +38,20 @@ PROTOCOL_VERSION = 1
 CommandType = Literal["difficulty_change", "curveball_inject", "context_update", "end_call"]
 
 
+def _storable(value: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL: refused at the edge, one frame, instead of
+    failing the database batch it would have joined."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    if b"\\u0000" in orjson.dumps(value):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class _Frame(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ref: str | None = Field(None, max_length=64, description="echoed in an error about this frame")
@@ -50,7 +64,7 @@ class TranscriptFrame(_Frame):
     seq: int = Field(ge=1, le=2_000_000_000)
     round_number: int = Field(1, ge=1, le=100)
     role: Literal["user", "assistant"]
-    text: str = Field(min_length=1)
+    text: Annotated[str, Field(min_length=1), AfterValidator(_storable)]
     timestamp: datetime | None = None
 
 
@@ -76,7 +90,9 @@ class ManualCommandFrame(_Frame):
 
     type: Literal["command"]
     command_type: CommandType
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: Annotated[dict[str, Any], AfterValidator(_storable_json)] = Field(
+        default_factory=dict
+    )
 
 
 class AnalyzeFrame(_Frame):

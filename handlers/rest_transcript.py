@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from gateway.api_models import no_nul
 from gateway.auth import Role
 from gateway.batcher import BatcherClosed
 from gateway.errors import (
@@ -39,7 +40,7 @@ class TranscriptIn(BaseModel):
     session_id: uuid.UUID
     round_number: int = Field(1, ge=1, le=100)
     role: Literal["user", "assistant"]
-    text: str = Field(min_length=1, max_length=100_000)
+    text: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(no_nul)]
     timestamp: datetime | None = None
     seq: int | None = Field(None, ge=1, le=2_000_000_000)
 

@@ -105,6 +105,7 @@ async def test_bad_requests(
         ({**ok, "role": "boss"}, headers, 422, "validation_error"),
         ({**ok, "seq": 0}, headers, 422, "validation_error"),
         ({**ok, "extra": 1}, headers, 422, "validation_error"),
+        ({**ok, "text": "nul \x00 inside"}, headers, 422, "validation_error"),
         ({**ok, "text": "x" * 4001}, headers, 422, "text_too_long"),
         ({**ok, "session_id": str(uuid.uuid4())}, auth(token(Role.ADMIN)), 404, "not_found"),
         ("{not json", headers, 400, "invalid_json"),

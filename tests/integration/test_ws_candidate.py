@@ -118,6 +118,11 @@ async def test_reconnect_and_resend_unacked_stores_each_frame_once_in_order(
             "validation_error",
         ),
         ('{"type": "command_ack", "command_id": "nope"}', "validation_error"),
+        # PostgreSQL cannot store NUL: refused alone, never failing the batch it would join
+        (
+            '{"type": "transcript", "seq": 1, "role": "user", "text": "a\\u0000b"}',
+            "validation_error",
+        ),
     ],
 )
 async def test_bad_frames_get_error_and_socket_stays_open(

@@ -24,6 +24,7 @@ class Scale:
     ingest_conns: int
     ingest_window: int  # frames in flight per candidate connection
     ingest_s: float
+    ingest_rounds: int  # per side, alternating with the design's path
     latency_sessions: int
     latency_s: float
     fanout_panels: int
@@ -47,6 +48,7 @@ FULL = Scale(
     ingest_conns=1000,
     ingest_window=8,
     ingest_s=10.0,
+    ingest_rounds=2,
     latency_sessions=1000,
     latency_s=15.0,
     fanout_panels=1000,
@@ -70,6 +72,7 @@ QUICK = Scale(
     ingest_conns=100,
     ingest_window=8,
     ingest_s=3.0,
+    ingest_rounds=1,
     latency_sessions=100,
     latency_s=4.0,
     fanout_panels=100,

@@ -21,7 +21,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.pipelined import PipelinedCandidate, open_candidates
+from bench.pipelined import PipelinedCandidate, WatchingPanel, open_clients
 
 __all__ = [
     "BaselineJob",
@@ -123,7 +123,7 @@ class IngestJob:
 
     async def setup(self) -> dict[str, Any]:
         urls = [ws_url(self.ws_base, "candidate", s, t) for s, t in self.sessions]
-        self._conns, failures = await open_candidates(urls, CONNECT_CONCURRENCY)
+        self._conns, failures = await open_clients(urls, PipelinedCandidate, CONNECT_CONCURRENCY)
         return {"open": len(self._conns), "failures": dict(failures)}
 
     async def run(self) -> dict[str, Any]:
@@ -323,55 +323,47 @@ class PanelLatencyJob:
 
 @dataclass
 class FanoutPanelsJob:
-    """Panels of one session recording when each transcript `seq` arrives; stop at `last_seq`."""
+    """Panels of one session recording when each transcript `seq` arrives; stop at `last_seq`.
+
+    Panels are `bench.pipelined.WatchingPanel`s: each event is handled as it is parsed, so the
+    figure is the gateway's fan-out rather than the load generator's task switching."""
 
     ws_base: str
     session_id: str
     tokens: list[str]
     last_seq: int
     timeout_s: float
-    _panels: list[ClientConnection | None] = field(default_factory=list)
+    _panels: list[WatchingPanel] = field(default_factory=list)
+    _seen: dict[int, list[int]] = field(default_factory=dict)
 
     async def setup(self) -> dict[str, Any]:
-        self._panels, failures = await open_all(
-            [ws_url(self.ws_base, "panel", self.session_id, t) for t in self.tokens]
-        )
-        return {"open": sum(p is not None for p in self._panels), "failures": dict(failures)}
+        urls = [ws_url(self.ws_base, "panel", self.session_id, t) for t in self.tokens]
+
+        def make(url: str, loop: asyncio.AbstractEventLoop) -> WatchingPanel:
+            return WatchingPanel(url, loop, self._seen, self.last_seq, parse_stamp)
+
+        self._panels, failures = await open_clients(urls, make, CONNECT_CONCURRENCY)
+        return {"open": len(self._panels), "failures": dict(failures)}
 
     async def run(self) -> dict[str, Any]:
-        # seq -> [sent_ns, last arrival ns, panels that got it]
-        seen: dict[int, list[int]] = {}
         closed: Counter[str] = Counter()
-
-        async def watch(panel: ClientConnection) -> None:
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    while True:
-                        raw = await panel.recv()
-                        now = time.monotonic_ns()
-                        frame = orjson.loads(raw)
-                        if frame["type"] != "transcript":
-                            continue
-                        seq = frame["seq"]
-                        entry = seen.get(seq)
-                        if entry is None:
-                            stamp = parse_stamp(frame["text"]) or 0
-                            seen[seq] = [stamp, now, 1]
-                        else:
-                            entry[1] = max(entry[1], now)
-                            entry[2] += 1
-                        if seq >= self.last_seq:
-                            return
-            except TimeoutError:
+        done = [asyncio.shield(p.finished) for p in self._panels]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*done, return_exceptions=True), self.timeout_s)
+        for panel in self._panels:
+            if not panel.finished.done():
                 closed["timeout"] += 1
-            except ConnectionClosed as err:
-                closed[f"closed {err.rcvd.code if err.rcvd else 'abnormal'}"] += 1
-
-        await asyncio.gather(*(watch(p) for p in self._panels if p is not None))
-        return {"seen": {str(k): v for k, v in seen.items()}, "closed": dict(closed)}
+            elif panel.finished.exception() is not None:
+                closed[f"closed {panel.close_code or 'abnormal'}"] += 1
+        return {"seen": {str(k): v for k, v in self._seen.items()}, "closed": dict(closed)}
 
     async def teardown(self) -> None:
-        await close_all(self._panels)
+        for panel in self._panels:
+            panel.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(p.closed) for p in self._panels)), 5
+            )
 
 
 # -- 4. idle connections -----------------------------------------------------------------------

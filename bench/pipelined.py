@@ -1,12 +1,12 @@
-"""The ingest benchmark's candidate client: `websockets`' Sans-I/O protocol on a plain asyncio
-transport.
+"""Load-generator clients on `websockets`' Sans-I/O protocol and a plain asyncio transport.
 
-Each candidate keeps `window` transcript frames in flight and sends a new frame for every ack,
+A candidate keeps `window` transcript frames in flight and sends a new frame for every ack,
 exactly like the reference client, but like any buffered client it writes the frames answered
 by one read in one `write()`: each is still its own WebSocket message, masked and framed by
-`websockets`. On a two-core machine shared by the gateway, PostgreSQL and the load generator,
-the generator's per-message overhead (a task wake-up and a system call per frame with the
-asyncio `connect()` API) would otherwise be charged to the gateway's throughput.
+`websockets`. A panel handles each event as it is parsed, without a task per socket. On a
+two-core machine shared by the gateway, PostgreSQL and the load generator, the generator's
+per-message overhead with the asyncio `connect()` API (a task wake-up per message, a system
+call per frame) would otherwise be charged to the gateway.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,7 +25,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["PipelinedCandidate", "open_candidates"]
+__all__ = ["PipelinedCandidate", "SansIOClient", "WatchingPanel", "open_clients"]
 
 UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 _PREFIX = b'{"type":"transcript","role":"user","text":' + orjson.dumps(UTTERANCE) + b',"seq":'
@@ -34,23 +35,18 @@ def _frame(seq: int) -> bytes:
     return b"%s%d}" % (_PREFIX, seq)
 
 
-class PipelinedCandidate(asyncio.Protocol):
-    """One candidate connection. `opened` resolves after the handshake and the gateway's
-    `hello`; `finished` once every frame sent before the deadline has been answered."""
+class SansIOClient(asyncio.Protocol):
+    """One WebSocket on `websockets`' Sans-I/O protocol: text messages are handled as they
+    are parsed (no task per socket), and whatever they call for leaves in one write per read.
+    `opened` resolves after the handshake and the gateway's first frame."""
 
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.ws = ClientProtocol(parse_uri(url), max_size=2**20)
+        self.ws = ClientProtocol(parse_uri(url), max_size=2**24)
         self.opened: asyncio.Future[None] = loop.create_future()
         self.finished: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.transport: asyncio.Transport | None = None
-        self.acks = 0
-        self.latencies: list[float] = []
-        self.errors: Counter[str] = Counter()
-        self._sent: dict[int, float] = {}
-        self._seq = 0
-        self._deadline = 0.0
-        self._running = False
+        self.close_code: int | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -66,23 +62,26 @@ class PipelinedCandidate(asyncio.Protocol):
             if isinstance(event, Response):
                 if self.ws.state is not State.OPEN:
                     self._fail(ConnectionError(f"handshake refused: HTTP {event.status_code}"))
-            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._on_message(orjson.loads(event.data))
+            elif isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT:
+                    frame = orjson.loads(event.data)
+                    if not self.opened.done():
+                        self.opened.set_result(None)  # hello or snapshot
+                    else:
+                        self.on_message(frame)
+                elif event.opcode is Opcode.CLOSE and self.close_code is None:
+                    self.close_code = self.ws.close_code
         self._flush()  # every frame this read called for (and any pong) in one write
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(exc or ConnectionError("connection closed"))
+        self._fail(exc or ConnectionError(f"connection closed ({self.close_code})"))
         if not self.closed.done():
             self.closed.set_result(None)
 
-    # -- the benchmark --------------------------------------------------------------------------
+    # -- for subclasses -----------------------------------------------------------------------
 
-    def start(self, window: int, deadline: float) -> None:
-        self._deadline = deadline
-        self._running = True
-        for _ in range(window):
-            self._send_next()
-        self._flush()
+    def on_message(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -92,12 +91,46 @@ class PipelinedCandidate(asyncio.Protocol):
             self._flush()
         self.transport.close()
 
-    def _on_message(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind == "hello":
-            if not self.opened.done():
-                self.opened.set_result(None)
+    def _flush(self) -> None:
+        chunks = self.ws.data_to_send()
+        if self.transport is None or not chunks:
             return
+        data = b"".join(chunks)
+        if data:
+            self.transport.write(data)
+        if chunks[-1] == b"":  # the protocol asks for a half-close
+            self.transport.close()
+
+    def _fail(self, err: BaseException) -> None:
+        for future in (self.opened, self.finished):
+            if not future.done():
+                future.set_exception(err)
+                future.exception()  # retrieved: a failure is counted, not logged as unhandled
+
+
+class PipelinedCandidate(SansIOClient):
+    """A candidate keeping `window` frames in flight; `finished` once every frame sent before
+    the deadline has been answered."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(url, loop)
+        self.acks = 0
+        self.latencies: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self._sent: dict[int, float] = {}
+        self._seq = 0
+        self._deadline = 0.0
+        self._running = False
+
+    def start(self, window: int, deadline: float) -> None:
+        self._deadline = deadline
+        self._running = True
+        for _ in range(window):
+            self._send_next()
+        self._flush()
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
         now = time.monotonic()
         if kind == "ack":
             t = self._sent.pop(frame["seq"], None)
@@ -123,36 +156,59 @@ class PipelinedCandidate(asyncio.Protocol):
         self._sent[self._seq] = time.monotonic()
         self.ws.send_text(_frame(self._seq))
 
-    def _flush(self) -> None:
-        chunks = self.ws.data_to_send()
-        if self.transport is None or not chunks:
+
+class WatchingPanel(SansIOClient):
+    """A panel noting when each `transcript` event arrives, into `seen` (shared by the panels
+    of one process): seq -> [send time in its text, last arrival, panels that got it], times
+    in CLOCK_MONOTONIC ns. `finished` once `last_seq` arrived."""
+
+    def __init__(
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        seen: dict[int, list[int]],
+        last_seq: int,
+        stamp: Callable[[str], int | None],
+    ) -> None:
+        super().__init__(url, loop)
+        self._seen = seen
+        self._last = last_seq
+        self._stamp = stamp
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        now = time.monotonic_ns()
+        if frame.get("type") != "transcript":
             return
-        data = b"".join(chunks)
-        if data:
-            self.transport.write(data)
-        if chunks[-1] == b"":  # the protocol asks for a half-close
-            self.transport.close()
-
-    def _fail(self, err: BaseException) -> None:
-        for future in (self.opened, self.finished):
-            if not future.done():
-                future.set_exception(err)
-                future.exception()  # retrieved: a failure is counted, not logged as unhandled
+        seq = frame["seq"]
+        entry = self._seen.get(seq)
+        if entry is None:
+            self._seen[seq] = [self._stamp(frame["text"]) or 0, now, 1]
+        else:
+            entry[1] = max(entry[1], now)
+            entry[2] += 1
+        if seq >= self._last and not self.finished.done():
+            self.finished.set_result(None)
 
 
-async def open_candidates(
-    urls: list[str], concurrency: int = 64, timeout_s: float = 60
-) -> tuple[list[PipelinedCandidate], Counter[str]]:
-    """Connect every URL (bounded concurrency) and wait for each gateway `hello`."""
+C = TypeVar("C", bound=SansIOClient)
+
+
+async def open_clients(
+    urls: list[str],
+    make: Callable[[str, asyncio.AbstractEventLoop], C],
+    concurrency: int = 64,
+    timeout_s: float = 60,
+) -> tuple[list[C], Counter[str]]:
+    """Connect every URL (bounded concurrency) and wait for each gateway's first frame."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
     failures: Counter[str] = Counter()
 
-    async def one(url: str) -> PipelinedCandidate | None:
+    async def one(url: str) -> C | None:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         async with gate:
-            client = PipelinedCandidate(url, loop)
+            client = make(url, loop)
             try:
                 await asyncio.wait_for(
                     loop.create_connection(lambda: client, host, port), timeout_s

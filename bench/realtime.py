@@ -425,7 +425,8 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
         ),
     ]
     sec.notes += [
-        f"{opened:,} panels (`websockets`) of one session over {len(jobs)} client processes; a "
+        f"{opened:,} panels (`websockets` Sans-I/O protocol, `bench/pipelined.py`) of one "
+        f"session over {len(jobs)} client processes; a "
         f"candidate sends {e} transcript frames {s.fanout_gap_s * 1000:.0f} ms apart, its send "
         "time in the text; each panel process records the latest arrival per frame; the figure "
         "is send -> arrival at the last of all panels (commit included).",

@@ -191,3 +191,21 @@ def test_a_frame_without_a_timestamp_is_stamped_on_arrival() -> None:
     frame = _frame(uuid.uuid4(), 1, "one two three")
     assert frame.timestamp is not None and before <= frame.timestamp <= datetime.now(UTC)
     assert frame.word_count == 3
+
+
+async def test_client_times_are_kept_exactly_and_naive_ones_read_as_utc(
+    pool: asyncpg.Pool,
+) -> None:
+    sid = await create_session(pool)
+    await ensure_counters(pool, sid)
+    aware = datetime(2026, 11, 24, 10, 15, 2, 120034, tzinfo=UTC)
+    naive = datetime(2026, 11, 24, 10, 15, 3, 5)
+    frames = [
+        NewFrame(sid, 1, 1, "user", "with offset", aware),
+        NewFrame(sid, 1, 2, "assistant", "without", naive),
+    ]
+    await _store(pool, frames)
+    stored = await pool.fetch(
+        "SELECT seq, timestamp FROM voice_transcripts WHERE session_id = $1 ORDER BY seq", sid
+    )
+    assert [r["timestamp"] for r in stored] == [aware, naive.replace(tzinfo=UTC)]

@@ -10,12 +10,13 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
 
 from bench.clients import UTTERANCE, candidate_frame, ws_url
 from bench.context import Context
+from bench.pipelined import SansIOClient, open_clients
 from bench.procs import Child, free_port, start_child
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token
@@ -49,55 +50,57 @@ class Timing:
     failed: str = ""
 
 
-async def _open(url: str) -> ClientConnection:
-    ws = await connect(url, open_timeout=60, ping_interval=None, compression=None)
-    await ws.recv()  # hello / snapshot
-    return ws
+class _Candidate(SansIOClient):
+    """Sends the first 9 of the design's 10 frames beforehand (`prime`, roles alternating), and
+    the 10th, the trigger, on `start`; notes when the 10th frame is acked."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, timing: Timing) -> None:
+        super().__init__(url, loop)
+        self.timing = timing
+        self.primed: asyncio.Future[None] = loop.create_future()
+
+    def prime(self) -> None:
+        for seq in range(1, EVERY):
+            self._send(seq)
+        self._flush()
+
+    def start(self) -> None:
+        self._send(EVERY)
+        self._flush()
+
+    def _send(self, seq: int) -> None:
+        frame = orjson.loads(candidate_frame(seq, f"{UTTERANCE} ({seq})"))
+        frame["role"] = "user" if seq % 2 else "assistant"
+        self.ws.send_text(orjson.dumps(frame))
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") != "ack":
+            return
+        if frame.get("seq") == EVERY - 1 and not self.primed.done():
+            self.primed.set_result(None)
+        elif frame.get("seq") == EVERY:
+            self.timing.trigger_s = time.monotonic()
+            if not self.finished.done():
+                self.finished.set_result(None)
 
 
-async def _one_session(
-    gw: Child, sid: str, connected: asyncio.Queue[None], start: asyncio.Event, timeout_s: float
-) -> Timing:
-    """Candidate sends 10 frames; time from the 10th ack to the panel's `analysis` event."""
-    timing = Timing()
-    panel = await _open(ws_url(gw.ws_url, "panel", sid, token(Role.INTERVIEWER, sid)))
-    cand = await _open(ws_url(gw.ws_url, "candidate", sid, token(Role.CANDIDATE, sid)))
-    connected.put_nowait(None)
-    try:
-        await asyncio.wait_for(start.wait(), 120)
+class _Panel(SansIOClient):
+    """Notes when the session's `analysis` (or `analysis_failed`) event arrives."""
 
-        async def candidate() -> None:
-            for seq in range(1, EVERY + 1):
-                role = "user" if seq % 2 else "assistant"
-                frame = orjson.loads(candidate_frame(seq, f"{UTTERANCE} ({seq})"))
-                frame["role"] = role
-                await cand.send(orjson.dumps(frame).decode())
-            while True:
-                msg = orjson.loads(await cand.recv())
-                if msg["type"] == "ack" and msg["seq"] == EVERY:
-                    timing.trigger_s = time.monotonic()
-                    return
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, timing: Timing) -> None:
+        super().__init__(url, loop)
+        self.timing = timing
 
-        async def watch() -> None:
-            while True:
-                msg = orjson.loads(await panel.recv())
-                if msg["type"] == "analysis":
-                    timing.panel_s = time.monotonic()
-                    return
-                if msg["type"] == "analysis_failed":
-                    timing.failed = str(msg.get("reason"))
-                    return
-
-        try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.gather(candidate(), watch())
-        except TimeoutError:
-            timing.failed = timing.failed or "timeout"
-    finally:
-        for ws in (cand, panel):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 5)
-    return timing
+    def on_message(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "analysis":
+            self.timing.panel_s = time.monotonic()
+        elif kind == "analysis_failed":
+            self.timing.failed = str(frame.get("reason"))
+        else:
+            return
+        if not self.finished.done():
+            self.finished.set_result(None)
 
 
 async def _sessions(
@@ -106,18 +109,52 @@ async def _sessions(
     timeout_s: float,
     before_start: Callable[[], Awaitable[object]] | None = None,
 ) -> list[Timing]:
-    """All of `ids` at once: connect every socket, then start every candidate together."""
-    start = asyncio.Event()
-    connected: asyncio.Queue[None] = asyncio.Queue()
-    tasks = [asyncio.create_task(_one_session(gw, sid, connected, start, timeout_s)) for sid in ids]
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(90):
-            for _ in ids:
-                await connected.get()
-    if before_start is not None:
-        await before_start()
-    start.set()
-    return list(await asyncio.gather(*tasks))
+    """All of `ids` at once: open every panel and candidate (`websockets` Sans-I/O clients,
+    `bench/pipelined.py`), store each session's first 9 messages, then send every session's
+    10th in the same moment."""
+    timings = {sid: Timing() for sid in ids}
+    by_url: dict[str, Timing] = {}
+
+    def url_for(kind: str, sid: str, role: Role) -> str:
+        url = ws_url(gw.ws_url, kind, sid, token(role, sid))
+        by_url[url] = timings[sid]
+        return url
+
+    panel_urls = [url_for("panel", sid, Role.INTERVIEWER) for sid in ids]
+    cand_urls = [url_for("candidate", sid, Role.CANDIDATE) for sid in ids]
+    panels, f1 = await open_clients(panel_urls, lambda u, lp: _Panel(u, lp, by_url[u]))
+    cands, f2 = await open_clients(cand_urls, lambda u, lp: _Candidate(u, lp, by_url[u]))
+    opened = {id(c.timing) for c in cands} & {id(p.timing) for p in panels}
+    for timing in timings.values():
+        if id(timing) not in opened:
+            timing.failed = f"connect: {dict(f1 + f2)}"[:120]
+    try:
+        for cand in cands:
+            cand.prime()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.primed) for c in cands), return_exceptions=True),
+                timeout_s,
+            )
+        if before_start is not None:
+            await before_start()
+        for cand in cands:  # every session's 10th message at once: 100 analyses at once
+            cand.start()
+        waits = [asyncio.shield(c.finished) for c in [*cands, *panels]]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), timeout_s)
+        for timing in timings.values():
+            if not timing.failed and not (timing.trigger_s and timing.panel_s):
+                timing.failed = "timeout"
+    finally:
+        clients: list[SansIOClient] = [*cands, *panels]
+        for client in clients:
+            client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.closed) for c in clients)), 5
+            )
+    return list(timings.values())
 
 
 async def _sequential(gw: Child, ids: list[str], timeout_s: float) -> list[Timing]:
@@ -235,8 +272,9 @@ async def bench_analysis(ctx: Context) -> Section:
     sec.notes += [
         f"Loop lag: `gateway_event_loop_lag_seconds` (`handlers/looplag.py`: a task sleeping "
         f"5 ms and recording how late it wakes), scraped from /metrics before and after {n} "
-        f"sessions (one candidate, one panel each) each send {EVERY} frames at once and wait "
-        f"for their analysis (scraped once every socket is open, so connecting is not "
+        f"sessions (one candidate, one panel each) that have stored {EVERY - 1} messages each "
+        f"send their {EVERY}th at the same moment, triggering {n} analyses at once, and wait "
+        f"for them (scraped after the first {EVERY - 1}, so connecting and those are not "
         f"included); {s.analysis_rounds} such bursts, {_lag_count(windows):,.0f} samples; "
         f"p50 in {_bucket(lag50)}, the worst sample in {_bucket(lag_max)}. The figure is the "
         "histogram bucket that holds the p99 (buckets 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 25, "
@@ -245,7 +283,8 @@ async def bench_analysis(ctx: Context) -> Section:
         "kernel kept the loop's thread waiting for a CPU (`/proc/thread-self/schedstat`; "
         f"{queued_s * 1000:,.0f} ms in all during the bursts).",
         f"Trigger -> panel: from the 10th frame's ack at the candidate to the `analysis` event "
-        f"at the panel (both clients in the bench process, same clock). One at a time: "
+        f"at the panel (both clients in the bench process, same clock; `websockets` Sans-I/O "
+        f"clients, `bench/pipelined.py`). One at a time: "
         f"{len(single_ok)} sessions in turn ({single_failed} failed). {n} at once: the same "
         f"burst as the loop-lag figure, so it includes queueing behind "
         f"`ANALYSIS_WORKERS=2` offline processes ({burst_failed} failed).",

@@ -249,7 +249,7 @@ async def bench_analysis(ctx: Context) -> Section:
             lag99[1] <= 0.010,
         ),
         Figure(
-            "same, less the kernel's run-queue wait (the gateway's own work): p99",
+            "same, less the kernel's run-queue wait: p99",
             _bucket(busy99) if histogram_count(windows, BUSY_LAG_METRIC) else "n/a (not Linux)",
         ),
         Figure(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+from types import FrameType
 
 from gateway.settings import load_settings
 from handlers.database import database
@@ -33,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = load_settings(**overrides)
     logging.getLogger().setLevel(settings.log_level)
+    # Until the server installs its graceful handler, SIGTERM unwinds like Ctrl-C does, so a
+    # stop during start-up still stops the embedded database it may have started.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with database(settings) as dsn:
         asyncio.run(run_server(settings, dsn, seed=args.seed))
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    log.info("SIGTERM during start-up: stopping")
+    raise SystemExit(128 + signum)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from gateway.auth import Role, verify_token
 
@@ -100,3 +101,28 @@ async def test_migrate_twice_then_serve_and_stop(tmp_path: Path, empty_db_dsn: s
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.parametrize("after_line", ["embedded PostgreSQL ready", "listening on"])
+async def test_sigterm_at_any_point_stops_the_embedded_database(
+    tmp_path: Path, after_line: str
+) -> None:
+    """During start-up (migrations, seeds) or while serving: the embedded server goes too."""
+    env = base_env(tmp_path, GATEWAY_PORT="0")
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--seed", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    async with asyncio.timeout(60):
+        while after_line not in (await proc.stderr.readline()).decode():
+            pass
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        await proc.stderr.read()
+        await proc.wait()
+    pid_file = tmp_path / "data" / "pgdata" / "postmaster.pid"
+    for _ in range(100):  # PostgreSQL removes it when it has shut down
+        if not pid_file.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not pid_file.exists(), "the embedded PostgreSQL outlived the gateway"

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from bench.clients import UTTERANCE, candidate_frame, ws_url
+from bench.clients import candidate_frame, ws_url
 from bench.context import Context
-from bench.pipelined import SansIOClient, open_clients
+from bench.pipelined import UTTERANCE, SansIOClient, open_clients
 from bench.procs import Child, free_port, start_child
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token

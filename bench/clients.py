@@ -21,7 +21,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.pipelined import PipelinedCandidate, WatchingPanel, open_clients
+from bench.pipelined import UTTERANCE, PipelinedCandidate, WatchingPanel, open_clients
 
 __all__ = [
     "BaselineJob",
@@ -34,7 +34,6 @@ __all__ = [
     "parse_stamp",
 ]
 
-UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 CONNECT_CONCURRENCY = 64
 MAX_SAMPLES = 200_000
 

@@ -25,7 +25,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["PipelinedCandidate", "SansIOClient", "WatchingPanel", "open_clients"]
+__all__ = ["UTTERANCE", "PipelinedCandidate", "SansIOClient", "WatchingPanel", "open_clients"]
 
 UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 _PREFIX = b'{"type":"transcript","role":"user","text":' + orjson.dumps(UTTERANCE) + b',"seq":'

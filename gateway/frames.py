@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from gateway.protocol import PROTOCOL_VERSION
+from gateway.protocol import PROTOCOL_VERSION, encode
 
 __all__ = [
     "ack",
@@ -23,7 +23,7 @@ __all__ = [
     "presence_event",
     "session_ended_event",
     "suggestion_updated_event",
-    "transcript_event",
+    "transcript_head",
 ]
 
 
@@ -45,7 +45,7 @@ def ack(seq: int, message_id: uuid.UUID, duplicate: bool) -> dict[str, Any]:
     return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
 
 
-def transcript_event(
+def transcript_head(
     *,
     message_id: uuid.UUID,
     seq: int | None,
@@ -55,26 +55,29 @@ def transcript_event(
     timestamp: datetime | None,
     word_count: int,
     session_id: uuid.UUID,
-) -> dict[str, Any]:
+) -> bytes:
     """The hottest frame, serialized before its batch commits, without the two fields the
-    store assigns: `numbered_transcript_event` appends them to the bytes. UUIDs and datetimes
-    are left to orjson, which writes them natively (the same text `str()` and `isoformat()`
-    would give)."""
-    return {
-        "type": "transcript",
-        "message_id": message_id,
-        "seq": seq,
-        "round_number": round_number,
-        "role": role,
-        "text": text,
-        "timestamp": timestamp,
-        "word_count": word_count,
-        "session_id": session_id,
-    }
+    store assigns: `numbered_transcript_event` appends them to the bytes. The live path builds
+    it from the arriving frame, the resume path from the stored row, so both send the same
+    bytes. UUIDs and datetimes are left to orjson, which writes them natively (the same text
+    `str()` and `isoformat()` would give)."""
+    return encode(
+        {
+            "type": "transcript",
+            "message_id": message_id,
+            "seq": seq,
+            "round_number": round_number,
+            "role": role,
+            "text": text,
+            "timestamp": timestamp,
+            "word_count": word_count,
+            "session_id": session_id,
+        }
+    )
 
 
 def numbered_transcript_event(head: bytes, event_id: int, message_count: int) -> bytes:
-    """A serialized `transcript_event` completed with its event id and message count: a splice,
+    """A `transcript_head` completed with its event id and message count: a splice,
     not a second serialization."""
     if not (len(head) > 2 and head[0] == 0x7B and head[-1] == 0x7D):  # a non-empty {...}
         raise ValueError("a transcript event must be a non-empty JSON object")

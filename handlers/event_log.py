@@ -8,40 +8,12 @@ same fields it would have got live.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from gateway import frames
-from gateway.protocol import encode
 from storage.events import StoredEvent, fetch_events
 from storage.pool import DB
 
-__all__ = ["load_event_frames", "stored_event_frame", "transcript_head"]
-
-
-def transcript_head(
-    session_id: uuid.UUID,
-    message_id: uuid.UUID,
-    seq: int | None,
-    round_number: int,
-    role: str,
-    text: str,
-    timestamp: datetime | None,
-    word_count: int,
-) -> bytes:
-    """A `transcript` event serialized without the ids the store assigns: the live path builds
-    it before the commit, the resume path from the stored row, so both send the same bytes."""
-    return encode(
-        frames.transcript_event(
-            message_id=message_id,
-            seq=seq,
-            round_number=round_number,
-            role=role,
-            text=text,
-            timestamp=timestamp,
-            word_count=word_count,
-            session_id=session_id,
-        )
-    )
+__all__ = ["load_event_frames", "stored_event_frame"]
 
 
 def stored_event_frame(session_id: uuid.UUID, event: StoredEvent) -> bytes:
@@ -49,15 +21,15 @@ def stored_event_frame(session_id: uuid.UUID, event: StoredEvent) -> bytes:
         return event.frame
     row = event.transcript
     assert row is not None
-    head = transcript_head(
-        session_id,
-        row.message_id,
-        row.seq,
-        row.round_number,
-        row.role,
-        row.text,
-        row.timestamp,
-        row.word_count,
+    head = frames.transcript_head(
+        message_id=row.message_id,
+        seq=row.seq,
+        round_number=row.round_number,
+        role=row.role,
+        text=row.text,
+        timestamp=row.timestamp,
+        word_count=row.word_count,
+        session_id=session_id,
     )
     return frames.numbered_transcript_event(head, event.event_id, row.message_number)
 

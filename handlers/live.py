@@ -28,7 +28,7 @@ from gateway.ports import SessionSeed
 from gateway.protocol import encode
 from gateway.scheduler import Trigger
 from gateway.settings import Settings
-from handlers.event_log import load_event_frames, transcript_head
+from handlers.event_log import load_event_frames
 from storage import commands as command_store
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import Snapshot, ensure_counters, load_session_row, load_snapshot
@@ -87,15 +87,15 @@ def _session_of(pending: _Pending) -> uuid.UUID:
 
 
 def _transcript_event(frame: NewFrame) -> bytes:
-    return transcript_head(
-        frame.session_id,
-        frame.id,
-        frame.seq,
-        frame.round_number,
-        frame.role,
-        frame.text,
-        frame.timestamp,
-        frame.word_count,
+    return frames.transcript_head(
+        message_id=frame.id,
+        seq=frame.seq,
+        round_number=frame.round_number,
+        role=frame.role,
+        text=frame.text,
+        timestamp=frame.timestamp,
+        word_count=frame.word_count,
+        session_id=frame.session_id,
     )
 
 

@@ -13,8 +13,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway.frames import numbered_transcript_event, transcript_event
-from gateway.protocol import encode
+from gateway.frames import numbered_transcript_event, transcript_head
 from handlers.event_log import load_event_frames
 from storage.migrate import MIGRATIONS_DIR, apply_migrations, discover
 from storage.pool import connect
@@ -48,17 +47,15 @@ async def _old_transcript(
     timestamp = datetime(2025, 1, 2, 10, 0, seq, tzinfo=UTC)
     words = len(text.split())
     await conn.execute(INSERT_ROW, message_id, session_id, seq, role, text, timestamp, words)
-    head = encode(
-        transcript_event(
-            message_id=message_id,
-            seq=seq,
-            round_number=1,
-            role=role,
-            text=text,
-            timestamp=timestamp,
-            word_count=words,
-            session_id=session_id,
-        )
+    head = transcript_head(
+        message_id=message_id,
+        seq=seq,
+        round_number=1,
+        role=role,
+        text=text,
+        timestamp=timestamp,
+        word_count=words,
+        session_id=session_id,
     )
     frame = numbered_transcript_event(head, event_id, message_count)
     await conn.execute(INSERT_EVENT, session_id, event_id, "transcript", frame.decode())

@@ -12,8 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from gateway.frames import numbered_transcript_event, transcript_event
-from gateway.protocol import encode
+from gateway.frames import numbered_transcript_event, transcript_head
 from handlers.event_log import load_event_frames
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import ensure_counters
@@ -82,17 +81,15 @@ async def test_batch_is_numbered_per_session_in_batch_order(pool: asyncpg.Pool) 
 
 def _live_frame(frame: NewFrame, event_id: int, count: int | None) -> bytes:
     assert count is not None
-    head = encode(
-        transcript_event(
-            message_id=frame.id,
-            seq=frame.seq,
-            round_number=frame.round_number,
-            role=frame.role,
-            text=frame.text,
-            timestamp=frame.timestamp,
-            word_count=frame.word_count,
-            session_id=frame.session_id,
-        )
+    head = transcript_head(
+        message_id=frame.id,
+        seq=frame.seq,
+        round_number=frame.round_number,
+        role=frame.role,
+        text=frame.text,
+        timestamp=frame.timestamp,
+        word_count=frame.word_count,
+        session_id=frame.session_id,
     )
     return numbered_transcript_event(head, event_id, count)
 

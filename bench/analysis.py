@@ -108,6 +108,7 @@ async def _sessions(
     ids: list[str],
     timeout_s: float,
     before_start: Callable[[], Awaitable[object]] | None = None,
+    after_done: Callable[[], Awaitable[object]] | None = None,
 ) -> list[Timing]:
     """All of `ids` at once: open every panel and candidate (`websockets` Sans-I/O clients,
     `bench/pipelined.py`), store each session's first 9 messages, then send every session's
@@ -143,6 +144,8 @@ async def _sessions(
         waits = [asyncio.shield(c.finished) for c in [*cands, *panels]]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), timeout_s)
+        if after_done is not None:  # before the sockets close: closing is not analysis
+            await after_done()
         for timing in timings.values():
             if not timing.failed and not (timing.trigger_s and timing.panel_s):
                 timing.failed = "timeout"
@@ -187,17 +190,25 @@ async def bench_analysis(ctx: Context) -> Section:
     # Offline analyzer (process pool), the design's trigger every 10 messages.
     gw = await ctx.start_gateway("gateway-analysis", {"ANALYSIS_EVERY": str(EVERY)})
     try:
-        windows: Scrapes = []
+        windows: Scrapes = []  # from the 10th frames to the last `analysis` event
+        with_close: Scrapes = []  # the same, until all 2n sockets have closed afterwards
         burst: list[Timing] = []
         for _ in range(s.analysis_rounds):
             burst_ids = await create_sessions(ctx.db.dsn, n)
             before: dict[str, float] = {}
+            after: dict[str, float] = {}
 
-            async def scrape(into: dict[str, float] = before) -> None:
+            async def scrape_before(into: dict[str, float] = before) -> None:
                 into.update(await ctx.metrics(gw))
 
-            burst += await _sessions(gw, burst_ids, timeout_s=120, before_start=scrape)
-            windows.append((before, await ctx.metrics(gw)))
+            async def scrape_after(into: dict[str, float] = after) -> None:
+                into.update(await ctx.metrics(gw))
+
+            burst += await _sessions(
+                gw, burst_ids, timeout_s=120, before_start=scrape_before, after_done=scrape_after
+            )
+            windows.append((before, after))
+            with_close.append((before, await ctx.metrics(gw)))
         seq_ids = await create_sessions(ctx.db.dsn, s.trigger_samples)
         single = await _sequential(gw, seq_ids, timeout_s=30)
     finally:
@@ -206,6 +217,7 @@ async def bench_analysis(ctx: Context) -> Section:
     lag50 = lag_quantile(windows, 0.50)
     lag_max = lag_quantile(windows, 1.0)
     busy99 = histogram_quantile(windows, BUSY_LAG_METRIC, 0.99)
+    close99 = lag_quantile(with_close, 0.99)
     queued_s = sum(a.get(RUN_QUEUE_METRIC, 0) - b.get(RUN_QUEUE_METRIC, 0) for b, a in windows)
     burst_ok, burst_failed = _delays(burst)
     single_ok, single_failed = _delays(single)
@@ -253,6 +265,10 @@ async def bench_analysis(ctx: Context) -> Section:
             _bucket(busy99) if histogram_count(windows, BUSY_LAG_METRIC) else "n/a (not Linux)",
         ),
         Figure(
+            f"same, until the {2 * n} sockets have closed afterwards: p99",
+            _bucket(close99),
+        ),
+        Figure(
             "trigger -> panel, offline, one at a time: p50 / p99",
             f"{fmt_ms(one.p50)} / {fmt_ms(one.p99)}",
             "< 200 ms",
@@ -275,7 +291,9 @@ async def bench_analysis(ctx: Context) -> Section:
         f"sessions (one candidate, one panel each) that have stored {EVERY - 1} messages each "
         f"send their {EVERY}th at the same moment, triggering {n} analyses at once, and wait "
         f"for them (scraped after the first {EVERY - 1}, so connecting and those are not "
-        f"included); {s.analysis_rounds} such bursts, {_lag_count(windows):,.0f} samples; "
+        f"included, and again when every `analysis` event has reached its panel, before the "
+        f"clients close: {2 * n} sockets closing at once is another load, which the third "
+        f"figure adds); {s.analysis_rounds} such bursts, {_lag_count(windows):,.0f} samples; "
         f"p50 in {_bucket(lag50)}, the worst sample in {_bucket(lag_max)}. The figure is the "
         "histogram bucket that holds the p99 (buckets 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 25, "
         "50 ms, ...). The lag includes time the kernel gave the two cores to PostgreSQL, the "

@@ -19,7 +19,7 @@ import asyncpg
 from analysis.models import TranscriptLine
 from analysis.rubrics import rubric_for
 from gateway import frames
-from gateway.batcher import YIELD_EVERY, GroupCommitter
+from gateway.batcher import YIELD_EVERY, BatcherClosed, GroupCommitter
 from gateway.bus import Audience, BusMessage, EventBus
 from gateway.errors import ErrorCode, GatewayError, NotFoundError
 from gateway.hub import SessionHub, SessionState
@@ -50,6 +50,12 @@ _delivery_batches = REGISTRY.histogram(
 )
 _commit_rows = REGISTRY.counter("gateway_commit_rows_total", "rows written by group commit")
 _events_total = REGISTRY.counter("gateway_events_published_total", "events published", ("type",))
+_event_log_batches = REGISTRY.counter(
+    "gateway_event_log_batches_total", "transactions of the lifecycle events' group commit"
+)
+_event_log_items = REGISTRY.counter(
+    "gateway_event_log_items_total", "emits (one session's events) in those transactions"
+)
 
 
 class FrameRejected(GatewayError):
@@ -80,6 +86,24 @@ class _Pending:
 
     frame: NewFrame
     event: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Emit:
+    """Events of one session waiting for the event log's group commit."""
+
+    session_id: uuid.UUID
+    events: list[dict[str, Any]]
+
+
+# Lifecycle events (presence, failed analyses) of many sessions share one transaction: a
+# thousand sockets closing at once is a few transactions rather than a thousand.
+EVENT_BATCH = 500
+
+
+def _count_event_batch(items: int, stored_s: float, delivered_s: float) -> None:
+    _event_log_batches.inc()
+    _event_log_items.inc(items)
 
 
 def _session_of(pending: _Pending) -> uuid.UUID:
@@ -115,13 +139,21 @@ class LiveService:
             deliver=self._deliver,
             on_batch=self._on_batch,
         )
+        self.event_log: GroupCommitter[_Emit, list[BusMessage] | Exception] = GroupCommitter(
+            self._store_events,
+            max_batch=EVENT_BATCH,
+            deliver=self._publish_emitted,
+            on_batch=_count_event_batch,
+        )
         self.on_trigger: Callable[[Trigger], object] | None = None
 
     async def start(self) -> None:
         self.committer.start()
+        self.event_log.start()
 
     async def stop(self) -> None:
         await self.committer.drain()
+        await self.event_log.drain()
         self._unsubscribe()
 
     # -- HubStore port --------------------------------------------------------------------
@@ -161,17 +193,7 @@ class LiveService:
         """Number and store `events` inside the caller's transaction; publish after commit.
 
         Each event is serialized once: the same bytes are stored and sent."""
-        bump = (await bump_counters(conn, {session_id: (len(events), 0)}))[session_id]
-        first = bump.last_event_id - len(events) + 1
-        rows: list[EventRow] = []
-        messages: list[BusMessage] = []
-        for offset, event in enumerate(events):
-            event_id = first + offset
-            data = encode({**event, "event_id": event_id, "session_id": session_id})
-            rows.append(EventRow(session_id, event_id, event["type"], data))
-            messages.append(BusMessage(session_id, Audience.PANELS, data, event_id))
-        await insert_events(conn, rows)
-        return messages
+        return (await self._emit_many(conn, [_Emit(session_id, events)]))[0]
 
     def publish(self, messages: list[BusMessage]) -> None:
         for message in messages:
@@ -179,9 +201,67 @@ class LiveService:
             _events_total.inc(1, message.audience.value)
 
     async def emit_now(self, session_id: uuid.UUID, events: list[dict[str, Any]]) -> None:
+        """Store and publish `events` in a transaction of their own, shared with whatever other
+        sessions' events are waiting (group commit); returns once they are published."""
+        try:
+            outcome = await (await self.event_log.submit(_Emit(session_id, events)))
+        except BatcherClosed:  # shutting down: still record it, alone
+            outcome = await self._emit_alone(_Emit(session_id, events))
+        if isinstance(outcome, Exception):
+            raise outcome
+
+    async def _emit_alone(self, item: _Emit) -> list[BusMessage]:
         async with self.pool.acquire() as conn, conn.transaction():
-            messages = await self.emit(conn, session_id, events)
+            messages = await self.emit(conn, item.session_id, item.events)
         self.publish(messages)
+        return messages
+
+    async def _store_events(self, batch: list[_Emit]) -> list[list[BusMessage] | Exception]:
+        """One transaction for the batch; if it fails for a reason other than the connection,
+        each item is tried alone, so one bad item (a session deleted meanwhile) fails alone."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return list(await self._emit_many(conn, batch))
+        except (asyncpg.PostgresError, NotFoundError) as err:
+            if len(batch) == 1:
+                return [err]
+        outcomes: list[list[BusMessage] | Exception] = []
+        for item in batch:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    outcomes += await self._emit_many(conn, [item])
+            except (asyncpg.PostgresError, NotFoundError) as err:
+                outcomes.append(err)
+        return outcomes
+
+    async def _emit_many(self, conn: Conn, batch: list[_Emit]) -> list[list[BusMessage]]:
+        counts: dict[uuid.UUID, int] = {}
+        for item in batch:
+            counts[item.session_id] = counts.get(item.session_id, 0) + len(item.events)
+        bumps = await bump_counters(conn, {sid: (n, 0) for sid, n in counts.items()})
+        if len(bumps) < len(counts):
+            raise NotFoundError("session not found")  # no counters: not a live session
+        next_id = {sid: bumps[sid].last_event_id - n + 1 for sid, n in counts.items()}
+        rows: list[EventRow] = []
+        out: list[list[BusMessage]] = []
+        for item in batch:
+            sid, messages = item.session_id, []
+            for event in item.events:
+                event_id = next_id[sid]
+                next_id[sid] = event_id + 1
+                data = encode({**event, "event_id": event_id, "session_id": sid})
+                rows.append(EventRow(sid, event_id, event["type"], data))
+                messages.append(BusMessage(sid, Audience.PANELS, data, event_id))
+            out.append(messages)
+        await insert_events(conn, rows)
+        return out
+
+    async def _publish_emitted(
+        self, batch: list[_Emit], outcomes: list[list[BusMessage] | Exception]
+    ) -> None:
+        for outcome in outcomes:
+            if not isinstance(outcome, Exception):
+                self.publish(outcome)
 
     # -- ingest ---------------------------------------------------------------------------
 

@@ -4,6 +4,11 @@ The design's flow: reuse the session's agent when it has one; otherwise render t
 templates with the scenario, create an agent (ElevenLabs, or a deterministic local id with
 VOICE_AGENT_PROVIDER=offline), store it and return it. Creation runs under a row lock on the
 session's scope package, so a double click creates one agent, across processes too.
+
+An ElevenLabs create that fails ambiguously (timeout, dropped connection, 5xx) may have created
+the agent anyway. Within a request the client looks the agent's name up before retrying; across
+requests a committed `voice_agent_attempts` row tells the next request to look first. The name
+carries the session id, so an agent found under it is this session's.
 """
 
 from __future__ import annotations
@@ -91,35 +96,46 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
     if provider == ELEVENLABS and not client.configured:
         raise UnavailableError(MISSING_KEY_MESSAGE)
 
-    async with pool.acquire() as conn, conn.transaction():
-        setup_ = await store.lock_agent_setup(conn, session_id)
-        if setup_ is None:
-            raise ConflictError("session has no scope package (persona and scenario)")
-        if setup_.status in _ENDED:
-            raise _session_ended(setup_.status)
-        if setup_.voice_agent_id is not None:  # the other click won the lock
-            return _answer(setup_.voice_agent_id, setup_.voice_agent_provider, cached=True)
-        if setup_.persona is None or setup_.scenario is None:
-            raise ConflictError("session has no persona or scenario selected")
-        persona, scenario = setup_.persona, setup_.scenario
-        try:
-            prompt = render(persona["prompt_template"], persona, scenario)
-            first = render(persona["first_message_template"], persona, scenario)
-        except UnknownPlaceholderError as err:
-            raise InvalidInputError(
-                f"the persona's template cannot be rendered: {err}",
-                details=[{"loc": "persona.prompt_template", "message": str(err), "type": "value"}],
-            ) from None
-        if provider == OFFLINE:
-            agent_id = offline_agent_id(session_id, prompt, first)
-        else:
-            agent_id = await client.create_agent(
-                name=f"{persona['name']} (Session {session_id})",
-                prompt=prompt,
-                first_message=first,
-                language=persona.get("language"),
-            )
-        await store.store_agent(conn, session_id, agent_id, provider, prompt, first)
+    async with pool.acquire() as conn:
+        # Committed before the lock and the vendor call, so that a failed request leaves it.
+        earlier_attempt = False
+        if provider == ELEVENLABS:
+            earlier_attempt = await store.note_agent_attempt(conn, session_id)
+        async with conn.transaction():
+            setup_ = await store.lock_agent_setup(conn, session_id)
+            if setup_ is None:
+                raise ConflictError("session has no scope package (persona and scenario)")
+            if setup_.status in _ENDED:
+                raise _session_ended(setup_.status)
+            if setup_.voice_agent_id is not None:  # the other click won the lock
+                if provider == ELEVENLABS:
+                    await store.forget_agent_attempt(conn, session_id)
+                return _answer(setup_.voice_agent_id, setup_.voice_agent_provider, cached=True)
+            if setup_.persona is None or setup_.scenario is None:
+                raise ConflictError("session has no persona or scenario selected")
+            persona, scenario = setup_.persona, setup_.scenario
+            try:
+                prompt = render(persona["prompt_template"], persona, scenario)
+                first = render(persona["first_message_template"], persona, scenario)
+            except UnknownPlaceholderError as err:
+                raise InvalidInputError(
+                    f"the persona's template cannot be rendered: {err}",
+                    details=[
+                        {"loc": "persona.prompt_template", "message": str(err), "type": "value"}
+                    ],
+                ) from None
+            if provider == OFFLINE:
+                agent_id = offline_agent_id(session_id, prompt, first)
+            else:
+                agent_id = await client.create_agent(
+                    name=f"{persona['name']} (Session {session_id})",
+                    prompt=prompt,
+                    first_message=first,
+                    language=persona.get("language"),
+                    adopt_existing=True,
+                    look_first=earlier_attempt,
+                )
+            await store.store_agent(conn, session_id, agent_id, provider, prompt, first)
     log.info("voice agent %s (%s) created for session %s", agent_id, provider, session_id)
     return _answer(agent_id, provider, cached=False)
 

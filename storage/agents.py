@@ -4,6 +4,11 @@ Creation is serialized per session by `SELECT ... FOR UPDATE` on the scope packa
 concurrent requests (even in two processes) create one agent: the second waits for the first
 transaction and then finds `voice_agent_id` set.
 
+A vendor create whose outcome is unknown (it timed out, say) may still have made the agent, and
+the failed request's transaction rolls back. So `note_agent_attempt` records the attempt on its
+own, committed, before the locked transaction starts, and `store_agent` deletes the record with
+the transaction that stores the agent: a request that finds a record looks for that agent first.
+
 Clean-up uses a lease: `claim_cleanups` pushes `agent_cleanup_after` forward for the rows it
 takes (`FOR UPDATE SKIP LOCKED`, so several sweepers never take the same row) and the vendor
 call happens outside any transaction; a crash mid-call only delays the retry until the lease
@@ -26,9 +31,11 @@ __all__ = [
     "CleanupJob",
     "cached_agent",
     "claim_cleanups",
+    "forget_agent_attempt",
     "lock_agent_setup",
     "mark_agent_deleted",
     "mark_cleanup_failed",
+    "note_agent_attempt",
     "session_status",
     "store_agent",
 ]
@@ -76,7 +83,15 @@ FROM scenarios WHERE id = $1
 """
 SESSION_EXISTS = "SELECT status FROM interview_sessions WHERE id = $1"
 
+NOTE_ATTEMPT = """
+INSERT INTO voice_agent_attempts (session_id) VALUES ($1)
+ON CONFLICT (session_id) DO UPDATE SET attempts = voice_agent_attempts.attempts + 1
+RETURNING attempts
+"""
+FORGET_ATTEMPT = "DELETE FROM voice_agent_attempts WHERE session_id = $1"
+
 STORE_AGENT = """
+WITH attempt_done AS (DELETE FROM voice_agent_attempts WHERE session_id = $1)
 UPDATE interview_scope_packages
 SET voice_agent_id = $2, voice_agent_provider = $3, rendered_prompt = $4,
     rendered_first_message = $5, agent_deleted_at = NULL, agent_cleanup_attempts = 0,
@@ -145,6 +160,22 @@ async def lock_agent_setup(conn: Conn, session_id: uuid.UUID) -> AgentSetup | No
     )
 
 
+async def note_agent_attempt(conn: Conn, session_id: uuid.UUID) -> bool:
+    """Record that an agent create may be about to start; True when an earlier one left a record.
+
+    Call it outside any transaction (it must stay committed when the create fails), and before
+    `lock_agent_setup`: on the same connection, so a request never holds one pooled connection
+    while waiting for another.
+    """
+    attempts = await conn.fetchval(NOTE_ATTEMPT, session_id)
+    return int(attempts) > 1
+
+
+async def forget_agent_attempt(conn: Conn, session_id: uuid.UUID) -> None:
+    """Drop the record of a create that turned out not to be needed (the agent exists)."""
+    await conn.execute(FORGET_ATTEMPT, session_id)
+
+
 async def store_agent(
     conn: Conn,
     session_id: uuid.UUID,
@@ -153,6 +184,7 @@ async def store_agent(
     rendered_prompt: str,
     rendered_first_message: str,
 ) -> None:
+    """Inside the locked transaction: keep the agent and drop the record of its attempt."""
     await conn.execute(
         STORE_AGENT, session_id, agent_id, provider, rendered_prompt, rendered_first_message
     )

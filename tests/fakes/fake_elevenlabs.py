@@ -7,16 +7,25 @@
     fake.requests                       # every request: method, path, headers, json
     await fake.stop()
 
-Scripted behaviours are consumed one per request (per endpoint: "create" or "delete"); with
-none left the fake answers like the real API. It checks the `xi-api-key` header (401) and the
-agents/create body shape (422 `{"detail": ...}`).
+Scripted behaviours are consumed one per request (per endpoint: "create", "list" or "delete");
+with none left the fake answers like the real API. It checks the `xi-api-key` header (401), the
+agents/create body shape and the list's query (422 `{"detail": ...}`). A `Delay` stalls and then
+answers normally, even when the client has given up by then: a stalled create still creates the
+agent, like a real vendor that timed out on the way back.
+
+    GET /v1/convai/agents?search=&page_size=&cursor=&sort_by=&sort_direction=
+    -> {"agents": [{"agent_id", "name", "tags", "created_at_unix_secs"}], "has_more",
+        "next_cursor"}  (search: case-insensitive substring of the name; newest first unless
+        sort_direction=asc)
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +62,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     json: Any
+    query: dict[str, str] = field(default_factory=dict)
 
 
 def _shape_error(body: Any) -> str | None:
@@ -85,6 +95,7 @@ class FakeElevenLabs:
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     base_url: str = ""
+    clock: Callable[[], float] = time.time  # created_at_unix_secs of new agents
     _scripts: dict[str, deque[Behaviour]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -99,9 +110,21 @@ class FakeElevenLabs:
     def create_calls(self) -> list[Recorded]:
         return self.calls("POST", "/v1/convai/agents/create")
 
+    @property
+    def list_calls(self) -> list[Recorded]:
+        return [r for r in self.calls("GET") if r.path == "/v1/convai/agents"]
+
+    def add_agent(self, name: str, created_at: int | None = None) -> str:
+        """An agent that exists at the vendor without the gateway having created it (now)."""
+        agent_id = f"agent_{next(self._ids):04d}"
+        stamp = int(self.clock()) if created_at is None else created_at
+        self.agents[agent_id] = {"name": name, "created_at_unix_secs": stamp}
+        return agent_id
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/convai/agents/create", self._create)
+        app.router.add_get("/v1/convai/agents", self._list)
         app.router.add_delete("/v1/convai/agents/{agent_id}", self._delete)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -121,7 +144,8 @@ class FakeElevenLabs:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = raw
-        rec = Recorded(request.method, request.path, dict(request.headers), body)
+        rec = Recorded(request.method, request.path, dict(request.headers), body,
+                       dict(request.query))
         self.requests.append(rec)
         return rec
 
@@ -160,8 +184,47 @@ class FakeElevenLabs:
         if problem is not None:
             return web.json_response({"detail": problem}, status=422)
         agent_id = f"agent_{next(self._ids):04d}"
-        self.agents[agent_id] = rec.json
+        self.agents[agent_id] = {**rec.json, "created_at_unix_secs": int(self.clock())}
         return web.json_response({"agent_id": agent_id})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        rec = await self._record(request)
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        scripted = await self._scripted("list")
+        if scripted is not None:
+            return scripted
+        query = rec.query
+        try:
+            page_size = int(query.get("page_size", "30"))
+            offset = int(query["cursor"].removeprefix("cursor-")) if "cursor" in query else 0
+        except ValueError:
+            return web.json_response({"detail": "page_size and cursor must be valid"}, status=422)
+        if not 1 <= page_size <= 100:
+            return web.json_response({"detail": "page_size: 1 to 100"}, status=422)
+        direction = query.get("sort_direction", "desc")
+        sort_by = query.get("sort_by", "created_at")
+        if direction not in ("asc", "desc") or sort_by not in ("created_at", "name"):
+            return web.json_response({"detail": "sort_by or sort_direction invalid"}, status=422)
+        search = query.get("search", "").lower()
+        rows = [
+            {"agent_id": agent_id, "name": agent["name"], "tags": [],
+             "created_at_unix_secs": agent["created_at_unix_secs"]}
+            for agent_id, agent in self.agents.items()  # creation order breaks ties
+            if search in agent["name"].lower()
+        ]
+        if direction == "desc":
+            rows.reverse()
+        key = "created_at_unix_secs" if sort_by == "created_at" else "name"
+        rows.sort(key=lambda r: r[key], reverse=direction == "desc")
+        page = rows[offset:offset + page_size]
+        has_more = offset + page_size < len(rows)
+        return web.json_response({
+            "agents": page,
+            "has_more": has_more,
+            "next_cursor": f"cursor-{offset + page_size}" if has_more else None,
+        })
 
     async def _delete(self, request: web.Request) -> web.Response:
         await self._record(request)

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role
-from gateway.elevenlabs import RetryPolicy
+from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
+from gateway.errors import UpstreamError
 from handlers.app import create_app
 from handlers.keys import AGENT_SWEEPER, ELEVENLABS_RETRY
 from tests.conftest import make_settings
@@ -92,7 +94,7 @@ async def test_creates_then_reuses_agent(
 
 
 async def test_double_click_creates_one_agent(
-    el_client: Client, fake: FakeElevenLabs, admin_headers: Any
+    el_client: Client, fake: FakeElevenLabs, admin_headers: Any, pool: asyncpg.Pool
 ) -> None:
     sid, cand = await _session(el_client, admin_headers)
     fake.script("create", Delay(0.2))
@@ -105,6 +107,9 @@ async def test_double_click_creates_one_agent(
     assert b1["agent_id"] == b2["agent_id"]
     assert sorted([b1["cached"], b2["cached"]]) == [False, True]
     assert len(fake.create_calls) == 1
+    assert fake.list_calls == []  # the waiting click found the agent stored, not in doubt
+    attempts = "SELECT count(*) FROM voice_agent_attempts WHERE session_id = $1"
+    assert await pool.fetchval(attempts, uuid.UUID(sid)) == 0
 
 
 async def test_retries_429_and_500_then_succeeds(
@@ -163,7 +168,8 @@ async def test_timeouts_are_retried_then_502(
     el_client: Client, fake: FakeElevenLabs, admin_headers: Any
 ) -> None:
     sid, cand = await _session(el_client, admin_headers)
-    fake.script("create", Delay(1.0), Delay(1.0), Delay(1.0))
+    # the stalled creates land after the request gave up (an earlier one would be adopted)
+    fake.script("create", Delay(2.0), Delay(2.0), Delay(2.0))
     resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 502
     assert "timed out" in (await resp.json())["error"]["message"]
@@ -326,3 +332,233 @@ async def test_sweep_picks_up_sessions_ended_elsewhere_and_offline_agents(
     )
     assert await client.app[AGENT_SWEEPER].sweep_once() == 1
     assert await pool.fetchval(DELETED_AT, uuid.UUID(sid)) is not None
+
+
+# --- no orphan or duplicate agents after an ambiguous create failure -------------------------
+
+ATTEMPTS = "SELECT count(*) FROM voice_agent_attempts WHERE session_id = $1"
+STORED = "SELECT voice_agent_id FROM interview_scope_packages WHERE session_id = $1"
+
+
+async def _wait_for_agents(fake: FakeElevenLabs, count: int) -> None:
+    """The fake finishes stalled creates after the client gave up; wait for them to land."""
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while len(fake.agents) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fake has {len(fake.agents)} agents, expected {count}")
+        await asyncio.sleep(0.02)
+
+
+async def test_create_timed_out_but_made_the_agent_retry_adopts_it(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any,
+    fake: FakeElevenLabs, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await _client(
+        aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs",
+        elevenlabs_api_key=KEY, elevenlabs_base_url=fake.base_url, elevenlabs_timeout_s=1.0,
+    )
+    sid, cand = await _session(client, admin_headers)
+    # the create lands at 1.3 s, after the client's 1 s timeout; the lookup that follows
+    # answers at about 1.6 s (within its own timeout), by when the agent exists
+    fake.script("create", Delay(1.3))
+    fake.script("list", Delay(0.6))
+    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+        resp = await client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
+                                 "provider": "elevenlabs"}
+    assert list(fake.agents) == ["agent_0001"]
+    assert len(fake.create_calls) == 1
+    [lookup] = fake.list_calls
+    assert lookup.query["search"] == f"Sarah Chen (Session {sid})"
+    assert lookup.query["page_size"] == "100"
+    assert lookup.headers["xi-api-key"] == KEY
+    assert await pool.fetchval(STORED, uuid.UUID(sid)) == "agent_0001"
+    assert await pool.fetchval(ATTEMPTS, uuid.UUID(sid)) == 0
+    assert "adopted existing agent agent_0001" in caplog.text
+    assert KEY not in caplog.text
+
+
+async def test_every_attempt_timed_out_next_request_adopts_oldest_and_deletes_the_rest(
+    el_client: Client, fake: FakeElevenLabs, admin_headers: Any, pool: asyncpg.Pool
+) -> None:
+    sid, cand = await _session(el_client, admin_headers)
+    sid_u = uuid.UUID(sid)
+    fake.script("create", *[Delay(1.5)] * 3)  # each lands ~1 s after the client gave up
+    resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 502
+    assert "timed out" in (await resp.json())["error"]["message"]
+    assert len(fake.list_calls) == 2  # looked before each retry, found nothing yet
+    assert await pool.fetchval(ATTEMPTS, sid_u) == 1
+    assert await pool.fetchval(STORED, sid_u) is None
+
+    await _wait_for_agents(fake, 3)  # three orphans-to-be
+    resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["agent_id"] == "agent_0001"
+    assert len(fake.create_calls) == 3  # none new
+    assert list(fake.agents) == ["agent_0001"]
+    assert fake.deleted == ["agent_0002", "agent_0003"]
+    assert await pool.fetchval(STORED, sid_u) == "agent_0001"
+    assert await pool.fetchval(ATTEMPTS, sid_u) == 0
+
+
+async def test_lost_create_then_5xx_next_request_adopts_without_creating(
+    el_client: Client, fake: FakeElevenLabs, admin_headers: Any, pool: asyncpg.Pool
+) -> None:
+    sid, cand = await _session(el_client, admin_headers)
+    fake.script("create", Delay(1.0), Fail(503), Fail(503))
+    resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 502
+    await _wait_for_agents(fake, 1)
+    resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 200
+    assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
+                                 "provider": "elevenlabs"}
+    assert len(fake.create_calls) == 3 and fake.deleted == []
+    assert await pool.fetchval(STORED, uuid.UUID(sid)) == "agent_0001"
+    assert await pool.fetchval(ATTEMPTS, uuid.UUID(sid)) == 0
+
+
+async def test_429_is_not_ambiguous_no_lookup(
+    el_client: Client, fake: FakeElevenLabs, admin_headers: Any, pool: asyncpg.Pool
+) -> None:
+    sid, cand = await _session(el_client, admin_headers)
+    fake.script("create", Fail(429, retry_after=0))
+    resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 200
+    assert len(fake.create_calls) == 2
+    assert fake.list_calls == []  # neither before the first create nor before the retry
+    assert await pool.fetchval(ATTEMPTS, uuid.UUID(sid)) == 0
+
+
+@pytest.mark.parametrize("broken", [
+    Fail(500), Garbage("not json"), Garbage('{"agents": "none"}'),
+    Garbage('{"agents": [{"agent_id": 7, "name": "x"}], "has_more": false}'),
+    Garbage('{"agents": [], "has_more": true, "next_cursor": null}'),
+], ids=["500", "not-json", "agents-not-a-list", "bad-agent", "more-without-cursor"])
+async def test_lookup_failing_does_not_break_creation(
+    el_client: Client, fake: FakeElevenLabs, admin_headers: Any, pool: asyncpg.Pool,
+    caplog: pytest.LogCaptureFixture, broken: Fail | Garbage,
+) -> None:
+    sid, cand = await _session(el_client, admin_headers)
+    sid_u = uuid.UUID(sid)
+    # an earlier request left its attempt: look first, and again after the 500
+    await pool.execute("INSERT INTO voice_agent_attempts (session_id) VALUES ($1)", sid_u)
+    fake.script("list", *[broken] * 6)
+    fake.script("create", Fail(500))
+    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+        resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["agent_id"] == "agent_0001"
+    assert list(fake.agents) == ["agent_0001"] and len(fake.create_calls) == 2
+    assert fake.list_calls
+    assert caplog.text.count("could not look up agent") == 2
+    assert await pool.fetchval(ATTEMPTS, sid_u) == 0
+
+
+@pytest.fixture
+async def api(fake: FakeElevenLabs) -> AsyncIterator[ElevenLabsClient]:
+    async with aiohttp.ClientSession() as session:
+        yield ElevenLabsClient(
+            session, base_url=fake.base_url, api_key=KEY, timeout_s=1.0,
+            retry=RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.01),
+        )
+
+
+async def test_find_agents_matches_the_exact_name_oldest_first(
+    api: ElevenLabsClient, fake: FakeElevenLabs
+) -> None:
+    name = "Sarah Chen (Session 42)"
+    newer = fake.add_agent(name, created_at=2_000)
+    fake.add_agent(f"{name} copy", created_at=1_000)
+    fake.add_agent("sarah chen (session 42)", created_at=1_000)
+    fake.add_agent("Other (Session 42)", created_at=1_000)
+    older = fake.add_agent(name, created_at=1_500)
+    twin = fake.add_agent(name, created_at=1_500)  # same second: ElevenLabs' order decides
+    assert await api.find_agents(name) == [older, twin, newer]
+    assert await api.find_agents("Nobody (Session 1)") == []
+    [call, _] = fake.list_calls
+    assert call.query == {"search": name, "page_size": "100", "sort_by": "created_at",
+                          "sort_direction": "asc"}
+
+
+async def test_find_agents_follows_cursors_up_to_five_pages(
+    api: ElevenLabsClient, fake: FakeElevenLabs, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "Target (Session 1)"
+    for i in range(150):
+        fake.add_agent(f"{name} decoy {i}", created_at=i)
+    late = fake.add_agent(name, created_at=120)  # on the second page
+    assert await api.find_agents(name) == [late]
+    first, second = fake.list_calls
+    assert "cursor" not in first.query and second.query["cursor"] == "cursor-100"
+
+    for i in range(400):
+        fake.add_agent(f"{name} decoy b{i}", created_at=5_000 + i)
+    fake.add_agent(name, created_at=20_000)  # on page 6: not read
+    fake.requests.clear()
+    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+        assert await api.find_agents(name) == [late]
+    assert len(fake.list_calls) == 5
+    assert "more than 5 pages" in caplog.text
+
+
+async def test_find_agents_retries_and_reports_failure_without_the_key(
+    api: ElevenLabsClient, fake: FakeElevenLabs, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = fake.add_agent("A (Session 1)")
+    fake.script("list", Fail(503))
+    assert await api.find_agents("A (Session 1)") == [agent]
+    fake.script("list", Fail(503), Fail(503))
+    with pytest.raises(UpstreamError, match="list agents"):
+        await api.find_agents("A (Session 1)")
+    fake.script("list", Garbage('{"agents": [{"agent_id": "x", "name": "y"}], "has_more": false}'))
+    with pytest.raises(UpstreamError, match="malformed"):
+        await api.find_agents("A (Session 1)")
+    assert KEY not in caplog.text
+
+
+async def test_adoption_keeps_the_oldest_even_when_a_duplicate_will_not_delete(
+    api: ElevenLabsClient, fake: FakeElevenLabs, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "Sarah Chen (Session 7)"
+    newer = fake.add_agent(name, created_at=200)
+    oldest = fake.add_agent(name, created_at=100)
+    fake.script("create", Fail(502))
+    fake.script("delete", Fail(500), Fail(500))
+    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+        agent_id = await api.create_agent(
+            name=name, prompt="p", first_message="f", adopt_existing=True
+        )
+    assert agent_id == oldest
+    assert len(fake.create_calls) == 1 and set(fake.agents) == {newer, oldest}
+    assert f"could not delete duplicate agent {newer}" in caplog.text
+
+
+async def test_without_adopt_existing_a_5xx_is_simply_retried(
+    api: ElevenLabsClient, fake: FakeElevenLabs
+) -> None:
+    fake.add_agent("Same (Session 1)")
+    fake.script("create", Fail(500))
+    await api.create_agent(name="Same (Session 1)", prompt="p", first_message="f")
+    assert fake.list_calls == [] and len(fake.create_calls) == 2
+
+
+async def test_fake_list_validates_page_size_and_searches_case_insensitively(
+    fake: FakeElevenLabs,
+) -> None:
+    agent = fake.add_agent("Sarah Chen (Session 9)")
+    headers = {"xi-api-key": KEY}
+    url = f"{fake.base_url}/v1/convai/agents"
+    async with aiohttp.ClientSession() as session:
+        for size in ("0", "101", "x"):
+            async with session.get(url, params={"page_size": size}, headers=headers) as resp:
+                assert resp.status == 422
+        async with session.get(url, params={"search": "SARAH"}) as resp:
+            assert resp.status == 401
+        async with session.get(url, params={"search": "SARAH"}, headers=headers) as resp:
+            body = await resp.json()
+    assert [a["agent_id"] for a in body["agents"]] == [agent]
+    assert body["has_more"] is False and body["next_cursor"] is None
+    assert isinstance(body["agents"][0]["created_at_unix_secs"], int)

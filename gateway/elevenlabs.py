@@ -16,6 +16,7 @@ unique to the caller's object (the gateway puts the session id in it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -144,13 +145,8 @@ class ElevenLabsClient:
                 raise UpstreamError("ElevenLabs answered without an agent id")
             return agent_id
 
-        async def adopt() -> str | None:
-            return await self._adopt(name)
-
-        adopting = adopt_existing or look_first
-        return await self._retrying(
-            what, create, recover=adopt if adopting else None, recover_first=look_first
-        )
+        adopt = functools.partial(self._adopt, name) if adopt_existing or look_first else None
+        return await self._retrying(what, create, recover=adopt, recover_first=look_first)
 
     async def find_agents(self, name: str) -> list[str]:
         """Ids of the agents named exactly `name`, oldest first.

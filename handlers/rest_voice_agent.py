@@ -96,8 +96,8 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
     if provider == ELEVENLABS and not client.configured:
         raise UnavailableError(MISSING_KEY_MESSAGE)
 
-    async with pool.acquire() as conn:
-        # Committed before the lock and the vendor call, so that a failed request leaves it.
+    async with pool.acquire() as conn, store.agent_creation_lock(conn, session_id):
+        # Committed before the row lock and the vendor call, so that a failed request leaves it.
         earlier_attempt = False
         if provider == ELEVENLABS:
             earlier_attempt = await store.note_agent_attempt(conn, session_id)
@@ -136,7 +136,7 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
                     look_first=earlier_attempt,
                 )
             await store.store_agent(conn, session_id, agent_id, provider, prompt, first)
-    log.info("voice agent %s (%s) created for session %s", agent_id, provider, session_id)
+    log.info("voice agent %s (%s) stored for session %s", agent_id, provider, session_id)
     return _answer(agent_id, provider, cached=False)
 
 

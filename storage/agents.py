@@ -8,6 +8,8 @@ A vendor create whose outcome is unknown (it timed out, say) may still have made
 the failed request's transaction rolls back. So `note_agent_attempt` records the attempt on its
 own, committed, before the locked transaction starts, and `store_agent` deletes the record with
 the transaction that stores the agent: a request that finds a record looks for that agent first.
+Both run under `agent_creation_lock` (a session-level advisory lock on the request's own
+connection), so a concurrent click waiting for the first one never counts as an earlier attempt.
 
 Clean-up uses a lease: `claim_cleanups` pushes `agent_cleanup_after` forward for the rows it
 takes (`FOR UPDATE SKIP LOCKED`, so several sweepers never take the same row) and the vendor
@@ -17,7 +19,9 @@ runs out.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,7 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 __all__ = [
     "AgentSetup",
     "CleanupJob",
+    "agent_creation_lock",
     "cached_agent",
     "claim_cleanups",
     "forget_agent_attempt",
@@ -82,6 +87,10 @@ SELECT name, description, industry, company_size, pain_points, budget_range, dec
 FROM scenarios WHERE id = $1
 """
 SESSION_EXISTS = "SELECT status FROM interview_sessions WHERE id = $1"
+
+_LOCK_CLASS = 0x5641  # "VA": the advisory-lock namespace of voice agent creation
+ADVISORY_LOCK = f"SELECT pg_advisory_lock({_LOCK_CLASS}, hashtext($1))"
+ADVISORY_UNLOCK = f"SELECT pg_advisory_unlock({_LOCK_CLASS}, hashtext($1))"
 
 NOTE_ATTEMPT = """
 INSERT INTO voice_agent_attempts (session_id) VALUES ($1)
@@ -160,12 +169,24 @@ async def lock_agent_setup(conn: Conn, session_id: uuid.UUID) -> AgentSetup | No
     )
 
 
+@contextlib.asynccontextmanager
+async def agent_creation_lock(conn: Conn, session_id: uuid.UUID) -> AsyncIterator[None]:
+    """One agent creation per session at a time, across processes, held outside transactions
+    (the attempt record is committed inside it). Keyed by the session id's hash: a collision
+    only makes two sessions take turns."""
+    await conn.execute(ADVISORY_LOCK, str(session_id))
+    try:
+        yield
+    finally:
+        await conn.execute(ADVISORY_UNLOCK, str(session_id))
+
+
 async def note_agent_attempt(conn: Conn, session_id: uuid.UUID) -> bool:
     """Record that an agent create may be about to start; True when an earlier one left a record.
 
-    Call it outside any transaction (it must stay committed when the create fails), and before
-    `lock_agent_setup`: on the same connection, so a request never holds one pooled connection
-    while waiting for another.
+    Call it under `agent_creation_lock`, outside any transaction (it must stay committed when
+    the create fails), and before `lock_agent_setup`: on the same connection, so a request
+    never holds one pooled connection while waiting for another.
     """
     attempts = await conn.fetchval(NOTE_ATTEMPT, session_id)
     return int(attempts) > 1

@@ -8,10 +8,13 @@ import base64
 import contextlib
 import os
 import socket
+import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,6 +33,7 @@ from bench.clients import (
 )
 from bench.context import Context, split
 from bench.procs import (
+    REPO_ROOT,
     Child,
     cpu_seconds,
     free_port,
@@ -40,13 +44,16 @@ from bench.procs import (
 )
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token
-from bench.stats import fmt_bucket, fmt_ms, histogram_quantile, summarize
+from bench.stats import fmt_bucket, fmt_ms, histogram_count, histogram_quantile, summarize
 from bench.workers import WorkerGroup
 from gateway.auth import Role
+from gateway.frames import numbered_transcript_event, transcript_head
+from gateway.wsframe import text_frame
 
 __all__ = ["bench_fanout", "bench_ingest", "bench_latency", "bench_memory"]
 
 TARGET_MS = 0.050
+RUN_QUEUE_METRIC = "gateway_event_loop_run_queue_seconds_total"
 
 
 def _cmd(ctx: Context, name: str) -> str:
@@ -342,6 +349,7 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
         FanoutPanelsJob(gw.ws_url, sid, [ptok] * len(part), last, timeout)
         for part in split(list(range(n)), s.load_procs)
     ]
+    floor = await _machine_floor(n, len(jobs), e, s.fanout_gap_s, _event_size())
     before = await ctx.metrics(gw)
     stalled: socket.socket | None = None
     async with WorkerGroup(jobs) as group:
@@ -363,9 +371,14 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
             drainer = asyncio.create_task(drain())
             group.go()
             await asyncio.sleep(0.5)
+            groups = [[gw.proc.pid], tree(ctx.db.postmaster_pid), group.pids]
+            cpu_before = [cpu_seconds(g) for g in groups]
+            start_a = await ctx.metrics(gw)
             for seq in phase_a:
                 await cand.send(candidate_frame(seq, stamped_text(time.monotonic_ns())))
                 await asyncio.sleep(s.fanout_gap_s)
+            end_a = await ctx.metrics(gw)
+            cpu_a = [(cpu_seconds(g) - b) / e for g, b in zip(groups, cpu_before, strict=True)]
             stalled = await asyncio.to_thread(_stalled_panel, gw.port, sid, ptok)
             big = "x" * 3800
             for seq in prefill:
@@ -404,6 +417,11 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
         complete = sum(1 for q in seqs if q in seen and seen[q][2] == opened)
         return times, complete
 
+    window_a = [(start_a, end_a)]
+    fan50 = histogram_quantile(window_a, "gateway_fanout_seconds", 0.5)
+    fan99 = histogram_quantile(window_a, "gateway_fanout_seconds", 0.99)
+    fan_count = histogram_count(window_a, "gateway_fanout_seconds")
+    waited = end_a.get(RUN_QUEUE_METRIC, 0.0) - start_a.get(RUN_QUEUE_METRIC, 0.0)
     a_times, a_full = last_panel(phase_a)
     b_times, b_full = last_panel(phase_b)
     a, b = summarize(a_times), summarize(b_times)
@@ -423,6 +441,14 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
             "p99 < 50 ms",
             b.p99 < TARGET_MS,
         ),
+        Figure(
+            "the gateway's part: event handed to every panel socket, p50 / p99",
+            f"{fmt_bucket(fan50)} / {fmt_bucket(fan99)}",
+        ),
+        Figure(
+            "machine floor: raw TCP, no WebSocket, to last reader p50 / p99",
+            f"{fmt_ms(floor['p50'])} / {fmt_ms(floor['p99'])}",
+        ),
     ]
     sec.notes += [
         f"{opened:,} panels (`websockets` Sans-I/O protocol, `bench/pipelined.py`) of one "
@@ -437,9 +463,58 @@ async def bench_fanout(ctx: Context, gw: Child) -> Section:
         f"kernel buffers so its writer blocks and its outbox grows. Afterwards it was "
         f"{stalled_state}; 1013 closes during the run: {slow:.0f}. Panel sockets closed or "
         f"timed out: {dict(closed) or 'none'}.",
+        f"Where the time goes, first series: CPU per event (all {opened:,} panels) "
+        f"gateway {cpu_a[0] * 1000:.1f} ms, PostgreSQL {cpu_a[1] * 1000:.1f} ms, panel "
+        f"processes {cpu_a[2] * 1000:.1f} ms, on {os.cpu_count()} cores. The gateway handed "
+        f"each event to every panel socket ({fan_count:.0f} fan-outs in the series) in the "
+        f"times of the row above, from its `gateway_fanout_seconds` histogram (bucket edges); "
+        f"its event loop waited {waited / max(fan_count, 1) * 1000:.1f} ms per fan-out for a "
+        f"core held by another process (`{RUN_QUEUE_METRIC}`).",
+        f"Machine floor, measured just before in the same run (`bench/floor.py`): one process "
+        f"writes {floor['size']:.0f} B (a transcript event's frame) to {n:,} loopback TCP "
+        f"sockets, {floor['rounds']:.0f} rounds {s.fanout_gap_s * 1000:.0f} ms apart, read by "
+        f"{len(jobs)} processes with `epoll` and `recv` and no parsing; max "
+        f"{fmt_ms(floor['max'])}. It moves with the machine's speed: read the panels' figure "
+        f"against it.",
         gateway_health(before, after),
     ]
     return sec
+
+
+def _event_size() -> int:
+    """Wire size of one transcript event as the bench's candidate makes them."""
+    head = transcript_head(
+        message_id=uuid.uuid4(),
+        seq=100,
+        round_number=1,
+        role="user",
+        text=stamped_text(time.monotonic_ns()),
+        timestamp=datetime.now(UTC),
+        word_count=16,
+        session_id=uuid.uuid4(),
+    )
+    return len(text_frame(numbered_transcript_event(head, 1000, 100)))
+
+
+async def _machine_floor(
+    sockets: int, readers: int, rounds: int, gap_s: float, size: int
+) -> dict[str, float]:
+    """Run `bench.floor` in its own process (it forks its readers) and read its result."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.floor",
+        *("--sockets", str(sockets), "--readers", str(readers), "--rounds", str(rounds)),
+        *("--gap", str(gap_s), "--size", str(size)),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120 + rounds * gap_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.floor exited with {proc.returncode}")
+    result: dict[str, float] = orjson.loads(out)
+    result["size"] = size
+    return result
 
 
 # -- 4. memory of idle connections -----------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage
 from gateway.errors import CloseCode
+from gateway.metrics import REGISTRY
 from gateway.outbox import Outbox
 from gateway.ports import HubStore, SessionSeed
 from gateway.wsframe import text_frame
@@ -29,6 +30,15 @@ from gateway.wsframe import text_frame
 __all__ = ["CandidateLink", "PanelSubscription", "SessionHub", "SessionState"]
 
 log = logging.getLogger(__name__)
+
+# Handing one event to every panel socket of its session: with the transports keeping up this
+# is one buffered write per socket, so its time is the kernel's per-send cost times the panels.
+_FAN_OUT_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 25, 30, 40, 50, 75, 100, 250)
+_fan_out_seconds = REGISTRY.histogram(
+    "gateway_fanout_seconds",
+    "one event handed to every panel socket of its session",
+    tuple(ms / 1000 for ms in _FAN_OUT_MS),
+)
 
 CloseFn = Callable[[CloseCode, str], None]
 
@@ -271,9 +281,11 @@ class SessionHub:
         """Serialized once, framed once: every panel gets the very same bytes."""
         if not state.panels:
             return
+        start = time.perf_counter()
         wire = text_frame(data)
         for sub in tuple(state.panels):
             sub.offer(event_id, data, wire)
+        _fan_out_seconds.observe(time.perf_counter() - start)
 
     def _fill_gap(self, state: SessionState) -> None:
         state.gap_timer = None

@@ -6,11 +6,14 @@ the load-generator code still speaks the protocol. No timing thresholds.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
 
 from bench.clients import IngestJob
@@ -48,3 +51,19 @@ async def test_ingest_job_counts_acks(
     assert lat.count == result["acks"] and lat.p50 > 0
     stored = await pool.fetchval("SELECT count(*) FROM voice_transcripts")
     assert stored >= result["acks"]
+
+
+def test_machine_floor_reports_every_round() -> None:
+    """`bench.floor` (the raw-socket row beside the fan-out figure) completes and counts each
+    round once, with readers sharing the sockets unevenly."""
+    args = ["--sockets", "5", "--readers", "2", "--rounds", "4", "--gap", "0.01", "--size", "1000"]
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.floor", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    result = orjson.loads(out.stdout)
+    assert result["rounds"] == 4
+    assert 0 < result["p50"] <= result["p99"] <= result["max"] < 5

@@ -9,6 +9,7 @@ from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage, LocalBus
 from gateway.errors import CloseCode
 from gateway.hub import SessionHub
+from gateway.metrics import REGISTRY
 from gateway.outbox import Outbox
 from gateway.ports import SessionSeed
 
@@ -84,6 +85,35 @@ async def test_out_of_order_events_are_held_then_delivered_in_order() -> None:
         for event_id in (12, 13, 11, 11, 14):
             hub.on_message(msg(sid, event_id))
     assert got == [b"e11", b"e12", b"e13", b"e14"]
+
+
+def _fan_outs() -> int:
+    line = next(
+        x for x in REGISTRY.render().splitlines() if x.startswith("gateway_fanout_seconds_count")
+    )
+    return int(line.split()[1])
+
+
+async def test_each_event_to_its_panels_is_one_timed_fan_out() -> None:
+    sid = uuid.uuid4()
+    hub = SessionHub(FakeStore(sid))
+    state = await hub.acquire(sid)
+    assert state is not None
+    before = _fan_outs()
+    hub.on_message(msg(sid, 1))  # nobody watches yet: nothing handed out, nothing timed
+    assert _fan_outs() == before
+    boxes = [sink() for _ in range(3)]
+    with (
+        hub.panel(state, boxes[0][0], lambda c, r: None) as a,
+        hub.panel(state, boxes[1][0], lambda c, r: None) as b,
+        hub.panel(state, boxes[2][0], lambda c, r: None) as c,
+    ):
+        for sub in (a, b, c):
+            sub.go_live(1)
+        hub.on_message(msg(sid, 2))
+        hub.on_message(msg(sid, 3))
+    assert [got for _, got in boxes] == [[b"e2", b"e3"]] * 3
+    assert _fan_outs() == before + 2
 
 
 async def test_a_gap_that_does_not_fill_is_read_from_the_store() -> None:

@@ -172,14 +172,20 @@ class FakeElevenLabs:
             return web.json_response({"detail": "Invalid API key"}, status=401)
         return None
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _admit(
+        self, request: web.Request, endpoint: str
+    ) -> tuple[Recorded, web.Response | None]:
+        """Every endpoint's prologue: record the call, check the key, play a scripted answer."""
         rec = await self._record(request)
         denied = self._unauthorized(request)
         if denied is not None:
-            return denied
-        scripted = await self._scripted("create")
-        if scripted is not None:
-            return scripted
+            return rec, denied
+        return rec, await self._scripted(endpoint)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        rec, early = await self._admit(request, "create")
+        if early is not None:
+            return early
         problem = _shape_error(rec.json)
         if problem is not None:
             return web.json_response({"detail": problem}, status=422)
@@ -188,13 +194,9 @@ class FakeElevenLabs:
         return web.json_response({"agent_id": agent_id})
 
     async def _list(self, request: web.Request) -> web.Response:
-        rec = await self._record(request)
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        scripted = await self._scripted("list")
-        if scripted is not None:
-            return scripted
+        rec, early = await self._admit(request, "list")
+        if early is not None:
+            return early
         query = rec.query
         try:
             page_size = int(query.get("page_size", "30"))
@@ -227,13 +229,9 @@ class FakeElevenLabs:
         })
 
     async def _delete(self, request: web.Request) -> web.Response:
-        await self._record(request)
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        scripted = await self._scripted("delete")
-        if scripted is not None:
-            return scripted
+        _, early = await self._admit(request, "delete")
+        if early is not None:
+            return early
         agent_id = request.match_info["agent_id"]
         if self.agents.pop(agent_id, None) is None:
             return web.json_response({"detail": "agent not found"}, status=404)

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient
 from gateway.auth import Role, issue_token
 from gateway.settings import Settings, load_settings
 from handlers.app import create_app
-from handlers.database import with_database_name
+from storage.database import with_database_name
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from storage.pool import connect, create_pool

@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import orjson
 
+from client.simulator import Simulator, SimulatorError, load_transcript
 from gateway.auth import Role, issue_token
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
-from handlers.database import database
 from handlers.server import run_server
-from handlers.simulator import Simulator, SimulatorError, load_transcript
+from storage.database import database
 
 __all__ = ["DemoError", "add_parser", "create_session", "run"]
 
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # keep the demo output legible
     try:
         load_transcript(args.transcript)  # fail before starting a database
-        with database(settings) as dsn:
+        with database(settings.database_url, settings.pgdata) as dsn:
             return asyncio.run(_demo(settings, dsn, args.transcript, args.rate))
     except (DemoError, SimulatorError) as err:
         print(f"interview-gateway: error: {err}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from handlers.simulator import Simulator, load_transcript
+from client.simulator import Simulator, load_transcript
 from tests.browser.test_panel_steering import PRIORITY_COLOUR, RGB
 
 pytestmark = pytest.mark.browser

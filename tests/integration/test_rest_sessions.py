@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role, verify_token
-from handlers.keys import SESSION_ENDED_HOOKS
+from handlers.keys import SESSIONS
 from tests.conftest import TEST_SECRET
 
 Client = TestClient[Any, Any]
@@ -176,7 +176,7 @@ async def test_end_stores_artifact_runs_hooks_once(
     async def broken(session_id: uuid.UUID) -> None:
         raise RuntimeError("boom")
 
-    client.app[SESSION_ENDED_HOOKS].extend([broken, hook])
+    client.app[SESSIONS].end_hooks.extend([broken, hook])
     created = await make_session(client, admin_headers)
     sid = uuid.UUID(created["session_id"])
     for i, (role, text) in enumerate([("assistant", "Hi there"), ("user", "Hello, Sarah")], 1):

@@ -15,10 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role
-from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
 from gateway.errors import UpstreamError
 from handlers.app import create_app
 from handlers.keys import AGENT_SWEEPER, ELEVENLABS_RETRY
+from services.voice.elevenlabs import ElevenLabsClient, RetryPolicy
 from tests.conftest import make_settings
 from tests.fakes.fake_elevenlabs import Delay, Fail, FakeElevenLabs, Garbage
 
@@ -128,7 +128,7 @@ async def test_vendor_keeps_failing_is_502_and_logged_without_key(
 ) -> None:
     sid, cand = await _session(el_client, admin_headers)
     fake.script("create", *[Fail(500, detail="model overloaded")] * 3)
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 502
     err = (await resp.json())["error"]
@@ -225,7 +225,7 @@ async def test_offline_provider_is_deterministic_and_stores_prompt(
         " interview_scope_packages WHERE session_id = $1", uuid.UUID(sid),
     )
     assert row is not None
-    from handlers.rest_voice_agent import offline_agent_id
+    from services.voice.agents import offline_agent_id
 
     assert row[0] == offline_agent_id(uuid.UUID(sid), row[1], row[2]) == first["agent_id"]
     assert "Sarah Chen" in row[1] and "{persona." not in row[1]
@@ -362,7 +362,7 @@ async def test_create_timed_out_but_made_the_agent_retry_adopts_it(
     # answers at about 1.6 s (within its own timeout), by when the agent exists
     fake.script("create", Delay(1.3))
     fake.script("list", Delay(0.6))
-    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.INFO, logger="services.voice.elevenlabs"):
         resp = await client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
     assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
@@ -447,7 +447,7 @@ async def test_lookup_failing_does_not_break_creation(
     await pool.execute("INSERT INTO voice_agent_attempts (session_id) VALUES ($1)", sid_u)
     fake.script("list", *[broken] * 6)
     fake.script("create", Fail(500))
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["agent_id"] == "agent_0001"
@@ -498,7 +498,7 @@ async def test_find_agents_follows_cursors_up_to_five_pages(
         fake.add_agent(f"{name} decoy b{i}", created_at=5_000 + i)
     fake.add_agent(name, created_at=20_000)  # on page 6: not read
     fake.requests.clear()
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         assert await api.find_agents(name) == [late]
     assert len(fake.list_calls) == 5
     assert "more than 5 pages" in caplog.text
@@ -527,7 +527,7 @@ async def test_adoption_keeps_the_oldest_even_when_a_duplicate_will_not_delete(
     oldest = fake.add_agent(name, created_at=100)
     fake.script("create", Fail(502))
     fake.script("delete", Fail(500), Fail(500))
-    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.INFO, logger="services.voice.elevenlabs"):
         agent_id = await api.create_agent(
             name=name, prompt="p", first_message="f", adopt_existing=True
         )

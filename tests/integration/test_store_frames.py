@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.frames import numbered_transcript_event, transcript_head
-from handlers.event_log import load_event_frames
+from services.event_log import load_event_frames
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import ensure_counters
 from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames

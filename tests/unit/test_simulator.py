@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from handlers.simulator import (
+from client.simulator import (
     CandidateProtocol,
     CloseAction,
     Message,

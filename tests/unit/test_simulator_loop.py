@@ -18,7 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from handlers.simulator import Message, Simulator
+from client.simulator import Message, Simulator
 
 MESSAGES = [Message("assistant" if n % 2 else "user", f"line {n}") for n in range(1, 9)]
 FAST = 500.0  # frames per second: the pacing itself is not under test here

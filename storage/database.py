@@ -6,13 +6,13 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from gateway.settings import Settings
 from storage.embedded import EmbeddedPostgres
-from storage.pool import DatabaseUnavailable
+from storage.errors import DatabaseUnavailable
 
 __all__ = ["EMBEDDED_DB_NAME", "database", "with_database_name"]
 
@@ -41,12 +41,13 @@ async def _ensure_database(admin_uri: str, name: str) -> None:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
-    """Yield a DSN. With no `DATABASE_URL`, start the embedded server for the duration."""
-    if settings.database_url:
-        yield settings.database_url
+def database(database_url: str | None, pgdata: Path) -> Iterator[str]:
+    """Yield a DSN: `database_url`, or with none an embedded server in `pgdata` started for
+    the duration."""
+    if database_url:
+        yield database_url
         return
-    server = EmbeddedPostgres(settings.pgdata)
+    server = EmbeddedPostgres(pgdata)
     admin_uri = server.start()
     try:
         asyncio.run(_ensure_database(admin_uri, EMBEDDED_DB_NAME))

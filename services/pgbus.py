@@ -21,15 +21,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import orjson
 
 from gateway import frames
 from gateway.bus import Audience, BusMessage, Handler, LocalBus
 from gateway.protocol import encode
-from handlers.event_log import load_event_frames
+from services.event_log import load_event_frames
 from storage.commands import get_command
-from storage.pool import connect
+from storage.errors import DB_ERRORS
+from storage.notify import Listener, Notifier
+from storage.pool import Pool
 
 __all__ = ["CHANNEL", "PostgresBus"]
 
@@ -41,7 +42,7 @@ RECONNECT_S = 1.0
 
 
 class PostgresBus:
-    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+    def __init__(self, dsn: str, pool: Pool) -> None:
         self._dsn = dsn
         self._pool = pool
         self._local = LocalBus()
@@ -49,7 +50,7 @@ class PostgresBus:
         self._outgoing: list[dict[str, Any]] = []
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Listener | None = None
         self._closed = False
         self.interested: Callable[[uuid.UUID], bool] = lambda _sid: True
         self.received = 0
@@ -90,19 +91,17 @@ class PostgresBus:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._listener is not None and not self._listener.is_closed():
+        if self._listener is not None:
             await self._listener.close()
 
     async def _listen(self) -> None:
-        conn = await connect(self._dsn)
-        await conn.add_listener(CHANNEL, self._on_notify)
-        self._listener = conn
+        self._listener = await Listener.open(self._dsn, CHANNEL, self._on_notify)
         log.info("bus: listening on %s as %s", CHANNEL, self._node)
 
     async def _watch_listener(self) -> None:
         while not self._closed:
             await asyncio.sleep(RECONNECT_S)
-            if self._listener is None or self._listener.is_closed():
+            if self._listener is None or self._listener.lost:
                 log.warning("bus: listener connection lost; reconnecting")
                 with contextlib.suppress(Exception):
                     await self._listen()
@@ -110,7 +109,7 @@ class PostgresBus:
     # -- sending ----------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
-        conn: asyncpg.Connection | None = None
+        notifier = Notifier(self._dsn)
         while not self._closed:
             if not self._outgoing:
                 self._wakeup.clear()
@@ -118,22 +117,18 @@ class PostgresBus:
                 continue
             batch, self._outgoing = self._outgoing, []
             try:
-                if conn is None or conn.is_closed():
-                    conn = await connect(self._dsn)
                 for payload in _chunks(batch):
-                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                    await notifier.notify(CHANNEL, payload)
+            except DB_ERRORS as err:
                 log.warning("bus: NOTIFY failed (%s); other processes recover by gap fill", err)
-                conn = None
                 await asyncio.sleep(RECONNECT_S)
-        if conn is not None:
-            await conn.close()
+        await notifier.close()
 
     # -- receiving --------------------------------------------------------------------------
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
-            refs = orjson.loads(str(payload))
+            refs = orjson.loads(payload)
         except orjson.JSONDecodeError:
             log.warning("bus: ignoring a malformed notification")
             return
@@ -164,13 +159,13 @@ class PostgresBus:
                 if audience is Audience.CANDIDATE:
                     row = await get_command(self._pool, uuid.UUID(ref["c"]))
                     if row is not None:
-                        data = encode(frames.candidate_command(row))
+                        data = encode(frames.command_frame(row))
                         self._local.publish(BusMessage(sid, audience, data))
                 elif event_id is not None:
                     found = await load_event_frames(self._pool, sid, event_id - 1, event_id)
                     for eid, data in found:
                         self._local.publish(BusMessage(sid, audience, data, eid))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            except DB_ERRORS as err:
                 log.warning("bus: could not read back %s for %s: %s", audience.value, sid, err)
 
 

@@ -15,14 +15,11 @@ in `gateway_event_loop_run_queue_seconds_total` (a host that starves the gateway
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
-from aiohttp import web
+from collections.abc import Callable
 
 from gateway.metrics import REGISTRY
 
-__all__ = ["INTERVAL_S", "run_queue_clock", "sample", "sampler_ctx"]
+__all__ = ["INTERVAL_S", "run_queue_clock", "sample"]
 
 # 200 samples a second, so a p99 over a burst of a few seconds rests on hundreds of samples
 # (with 20 ms it was the single worst one); a wake-up costs about 20 µs, 0.4% of a core.
@@ -78,11 +75,3 @@ async def sample(interval_s: float = INTERVAL_S) -> None:
             queued, before = now - before, now
             _run_queue.inc(queued)
             _busy_lag.observe(max(0.0, late - queued))
-
-
-async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.get_running_loop().create_task(sample(), name="loop-lag-sampler")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

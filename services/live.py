@@ -8,34 +8,59 @@ only after commit are the serialized events published on the bus for the hub to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
-
-import asyncpg
+from datetime import datetime
+from typing import Any, Literal
 
 from analysis.models import TranscriptLine
-from analysis.rubrics import rubric_for
 from gateway import frames
 from gateway.batcher import YIELD_EVERY, BatcherClosed, GroupCommitter
-from gateway.bus import Audience, BusMessage, EventBus
-from gateway.errors import ErrorCode, GatewayError, NotFoundError
+from gateway.bus import Audience, BusMessage, EventBus, LocalBus
+from gateway.errors import (
+    ConflictError,
+    ErrorCode,
+    GatewayError,
+    GoneError,
+    NotFoundError,
+    UnavailableError,
+)
 from gateway.hub import SessionHub, SessionState
 from gateway.metrics import REGISTRY
-from gateway.ports import SessionSeed
-from gateway.protocol import encode
-from gateway.scheduler import Trigger
+from gateway.ports import SessionSeed, SessionStatus
+from gateway.protocol import (
+    ApplyFrame,
+    DismissFrame,
+    ManualCommandFrame,
+    TranscriptFrame,
+    encode,
+)
+from gateway.scheduler import Trigger, TriggerReason
 from gateway.settings import Settings
-from handlers.event_log import load_event_frames
+from gateway.streams import MAX_BACKLOG, CandidateStream, PanelAction, plan_resume
+from services.event_log import load_event_frames
+from services.pgbus import PostgresBus
+from services.snapshots import snapshot_frame
 from storage import commands as command_store
+from storage.errors import DB_ERRORS, REFUSED_ERRORS
 from storage.events import EventRow, bump_counters, insert_events
-from storage.live import Snapshot, ensure_counters, load_session_row, load_snapshot
-from storage.pool import Conn
-from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames, recent_lines
+from storage.live import ensure_counters, last_seq, load_session_row, load_snapshot
+from storage.pool import Conn, Pool, Record
+from storage.sessions import ended_at as session_ended_at
+from storage.transcripts import (
+    FrameOutcome,
+    FrameResult,
+    NewFrame,
+    insert_frames,
+    message_count,
+    recent_lines,
+)
 
-__all__ = ["ApplyOutcome", "FrameRejected", "LiveService"]
+__all__ = ["ApplyOutcome", "LiveService", "StoredMessage", "live_service"]
 
 log = logging.getLogger("gateway.live")
 
@@ -58,10 +83,14 @@ _event_log_items = REGISTRY.counter(
 )
 
 
-class FrameRejected(GatewayError):
-    """A frame that was not stored (conflict, ended session); answered with an error frame."""
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message the REST path stored (or found stored: `duplicate`)."""
 
-    status = 409
+    message_id: uuid.UUID
+    word_count: int
+    duplicate: bool
+    message_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +101,7 @@ class ApplyOutcome:
 
 async def _lock_suggestion(
     conn: Conn, session_id: uuid.UUID, suggestion_id: uuid.UUID
-) -> asyncpg.Record:
+) -> Record:
     row = await command_store.lock_suggestion(conn, session_id, suggestion_id)
     if row is None:
         raise NotFoundError("no such suggestion in this session", code=ErrorCode.UNKNOWN_SUGGESTION)
@@ -86,6 +115,7 @@ class _Pending:
 
     frame: NewFrame
     event: bytes
+    fence: CandidateStream | None = None  # the socket it came from (REST frames have none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +126,9 @@ class _Emit:
     events: list[dict[str, Any]]
 
 
+# An emit the database refuses for its own reasons (one session's row), not a lost connection.
+_EMIT_REFUSED: tuple[type[Exception], ...] = (*REFUSED_ERRORS, NotFoundError)
+
 # Lifecycle events (presence, failed analyses) of many sessions share one transaction: a
 # thousand sockets closing at once is a few transactions rather than a thousand.
 EVENT_BATCH = 500
@@ -104,6 +137,37 @@ EVENT_BATCH = 500
 def _count_event_batch(items: int, stored_s: float, delivered_s: float) -> None:
     _event_log_batches.inc()
     _event_log_items.inc(items)
+
+
+# The result of a frame dropped unstored behind a failed commit of its socket.
+_FENCED = FrameResult(FrameOutcome.REFUSED)
+
+
+def _answer(
+    stream: CandidateStream,
+    seq: int,
+    ref: str | None,
+    result: FrameResult | None,
+    err: BaseException | None,
+) -> None:
+    """Runs right after a socket frame's batch committed (or failed): tell its stream."""
+    if err is not None or result is None:
+        stream.failed(ref or str(seq))
+    elif result is _FENCED:
+        stream.fenced(ref or str(seq))
+    elif result.outcome is FrameOutcome.STORED or result.outcome is FrameOutcome.DUPLICATE:
+        assert result.message_id is not None
+        stream.stored(seq, result.message_id, result.outcome is FrameOutcome.DUPLICATE)
+    elif result.outcome is FrameOutcome.CONFLICT:
+        stream.refused(
+            ref or str(seq),
+            ErrorCode.SEQ_CONFLICT,
+            f"seq {seq} was already stored with other content",
+        )
+    else:
+        stream.refused(
+            ref or str(seq), ErrorCode.SESSION_ENDED, "session is not active; frame not stored"
+        )
 
 
 def _session_of(pending: _Pending) -> uuid.UUID:
@@ -124,7 +188,7 @@ def _transcript_event(frame: NewFrame) -> bytes:
 
 
 class LiveService:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, bus: EventBus) -> None:
+    def __init__(self, pool: Pool, settings: Settings, bus: EventBus) -> None:
         self.pool = pool
         self.settings = settings
         self.bus = bus
@@ -171,7 +235,7 @@ class LiveService:
         ]
         return SessionSeed(
             session_id=row.id,
-            status=row.status,
+            status=SessionStatus(row.status),
             round_number=row.round_number,
             blueprint=row.blueprint,
             language=row.language,
@@ -222,7 +286,7 @@ class LiveService:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 return list(await self._emit_many(conn, batch))
-        except (asyncpg.PostgresError, NotFoundError) as err:
+        except _EMIT_REFUSED as err:
             if len(batch) == 1:
                 return [err]
         outcomes: list[list[BusMessage] | Exception] = []
@@ -230,7 +294,7 @@ class LiveService:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     outcomes += await self._emit_many(conn, [item])
-            except (asyncpg.PostgresError, NotFoundError) as err:
+            except _EMIT_REFUSED as err:
                 outcomes.append(err)
         return outcomes
 
@@ -269,15 +333,80 @@ class LiveService:
         """Queue a frame for group commit; the future resolves once its batch has committed."""
         return await self.committer.submit(_Pending(frame, _transcript_event(frame)))
 
-    async def submit_with(
-        self, frame: NewFrame, done: Callable[[FrameResult | None, BaseException | None], None]
-    ) -> None:
-        """Queue a frame; `done` runs right after its batch commits (the WebSocket hot path)."""
-        await self.committer.submit_with(_Pending(frame, _transcript_event(frame)), done)
+    async def store_message(
+        self,
+        session_id: uuid.UUID,
+        round_number: int,
+        seq: int | None,
+        role: Literal["user", "assistant"],
+        text: str,
+        timestamp: datetime | None,
+    ) -> StoredMessage:
+        """The per-message path (REST): the same group commit as the WebSocket, answered once
+        the message's batch has committed."""
+        state = await self.hub.acquire(session_id)
+        if state is None:
+            raise NotFoundError("session not found")
+        if state.ended:
+            raise GoneError("session has ended")
+        frame = NewFrame(session_id, round_number, seq, role, text, timestamp)
+        try:
+            result = await (await self.submit(frame))
+        except BatcherClosed:
+            raise UnavailableError("gateway is shutting down; retry") from None
+        except DB_ERRORS:
+            raise UnavailableError("database unavailable; nothing was stored, retry") from None
+        if result.outcome is FrameOutcome.CONFLICT:
+            raise ConflictError(
+                f"seq {seq} was already stored with other content", code=ErrorCode.SEQ_CONFLICT
+            )
+        if result.outcome is FrameOutcome.REFUSED:
+            raise GoneError("session is not active; nothing was stored")
+        assert result.message_id is not None
+        count = result.message_count
+        if count is None:  # a duplicate: the batch did not bump the counter
+            count = await message_count(self.pool, session_id)
+        return StoredMessage(
+            result.message_id, frame.word_count, result.outcome is FrameOutcome.DUPLICATE, count
+        )
+
+    async def submit_frame(self, stream: CandidateStream, frame: TranscriptFrame) -> None:
+        """Queue a candidate socket's frame; the stream hears its outcome right after its batch
+        commits (the WebSocket hot path: no future, no extra task per frame)."""
+        new = NewFrame(
+            stream.session_id, frame.round_number, frame.seq, frame.role, frame.text,
+            frame.timestamp,
+        )
+        stream.reserve()
+        pending = _Pending(new, _transcript_event(new), stream)
+        try:
+            await self.committer.submit_with(
+                pending, functools.partial(_answer, stream, frame.seq, frame.ref)
+            )
+        except BatcherClosed:
+            stream.refused(
+                frame.ref or str(frame.seq),
+                ErrorCode.UNAVAILABLE,
+                "gateway is shutting down; resend after reconnect",
+            )
 
     async def _store(self, batch: list[_Pending]) -> list[FrameResult]:
-        async with self.pool.acquire() as conn:
-            return await insert_frames(conn, [p.frame for p in batch])
+        """Insert the batch, except frames of a socket whose earlier commit failed (they must
+        not be stored before the failed one is resent). A failure breaks every socket in the
+        batch before the committer frees its sessions, so no later batch stores past it."""
+        kept = [p for p in batch if p.fence is None or not p.fence.broken]
+        try:
+            async with self.pool.acquire() as conn:
+                stored = await insert_frames(conn, [p.frame for p in kept])
+        except BaseException:
+            for p in kept:
+                if p.fence is not None:
+                    p.fence.fence()
+            raise
+        if len(kept) == len(batch):
+            return stored
+        results = iter(stored)
+        return [_FENCED if p.fence is not None and p.fence.broken else next(results) for p in batch]
 
     async def _deliver(self, batch: list[_Pending], results: list[FrameResult]) -> None:
         """Committed: publish in event order, feed the hub's windows, trigger analyses."""
@@ -286,7 +415,7 @@ class LiveService:
             frame = pending.frame
             if i and i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # fan-out of a big batch: let other sockets in between
-            _frames_total.inc(1, result.outcome.value)
+            _frames_total.inc(1, "fenced" if result is _FENCED else result.outcome.value)
             if result.outcome is not FrameOutcome.STORED:
                 continue
             assert result.event_id is not None and result.message_count is not None
@@ -304,7 +433,8 @@ class LiveService:
                 )
                 self.hub.record_transcript(state, line, result.message_count)
             if result.message_count % every == 0 and self.on_trigger is not None:
-                self.on_trigger(Trigger(frame.session_id, "count", result.message_count))
+                trigger = Trigger(frame.session_id, TriggerReason.COUNT, result.message_count)
+                self.on_trigger(trigger)
 
     @staticmethod
     def _on_batch(rows: int, stored_s: float, delivered_s: float) -> None:
@@ -337,13 +467,13 @@ class LiveService:
                 conn,
                 sid,
                 [
-                    frames.command_event(command),
+                    frames.command_frame(command),
                     frames.suggestion_updated_event(suggestion_id, "applied", command["id"]),
                 ],
             )
         self.publish(messages)
         self.bus.publish(
-            BusMessage(sid, Audience.CANDIDATE, encode(frames.candidate_command(command)))
+            BusMessage(sid, Audience.CANDIDATE, encode(frames.command_frame(command)))
         )
         log.info("session %s: suggestion %s applied as %s", sid, suggestion_id, command_type)
         return ApplyOutcome(command["id"], created=True)
@@ -371,10 +501,10 @@ class LiveService:
             command = await command_store.insert_command(
                 conn, sid, state.round_number, command_type, payload, "manual"
             )
-            messages = await self.emit(conn, sid, [frames.command_event(command)])
+            messages = await self.emit(conn, sid, [frames.command_frame(command)])
         self.publish(messages)
         self.bus.publish(
-            BusMessage(sid, Audience.CANDIDATE, encode(frames.candidate_command(command)))
+            BusMessage(sid, Audience.CANDIDATE, encode(frames.command_frame(command)))
         )
         return uuid.UUID(str(command["id"]))
 
@@ -390,25 +520,65 @@ class LiveService:
 
     async def pending_command_frames(self, session_id: uuid.UUID) -> list[bytes]:
         rows = await command_store.pending_commands(self.pool, session_id)
-        return [encode(frames.candidate_command(r)) for r in rows]
+        return [encode(frames.command_frame(r)) for r in rows]
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def presence(self, session_id: uuid.UUID, connected: bool) -> None:
         try:
             await self.emit_now(session_id, [frames.presence_event(connected)])
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except DB_ERRORS as err:
             log.warning("could not record presence for %s: %s", session_id, err)
 
     async def session_ended(self, session_id: uuid.UUID) -> None:
         """Hook run after `POST /api/sessions/{id}/end` commits: tell every client, then close."""
         async with self.pool.acquire() as conn, conn.transaction():
-            ended_at = await conn.fetchval(
-                "SELECT ended_at FROM interview_sessions WHERE id = $1", session_id
-            )
+            ended_at = await session_ended_at(conn, session_id)
             messages = await self.emit(conn, session_id, [frames.session_ended_event(ended_at)])
         for message in messages:
             self.bus.publish(BusMessage(session_id, Audience.END, message.data, message.event_id))
+
+    # -- joining ------------------------------------------------------------------------------
+
+    async def join_candidate(self, state: SessionState, stream: CandidateStream) -> list[bytes]:
+        """Greet a candidate socket: `hello` with the seq to resume after, then the commands
+        it has not acknowledged yet (returned, to queue after the hello)."""
+        sid = state.session_id
+        async with self.pool.acquire() as conn:
+            resume_after = await last_seq(conn, sid, state.round_number)
+        stream.hello(state.round_number, resume_after)
+        return await self.pending_command_frames(sid)
+
+    async def join_panel(self, state: SessionState, after: int | None) -> tuple[list[bytes], int]:
+        """What a panel socket is sent first (a snapshot, or the events after `after`), and the
+        last event id that covers, from which it goes live."""
+        backlog = (
+            await self.fetch_events(state.session_id, after, limit=MAX_BACKLOG + 1)
+            if after is not None
+            else None
+        )
+        plan = plan_resume(after, backlog, state.next_event_id)
+        if plan.snapshot:
+            data, last = await self.snapshot(state, reset=plan.reset)
+            return [data], last
+        return [data for _, data in plan.replay], plan.live_from
+
+    async def panel_action(self, state: SessionState, frame: PanelAction) -> None:
+        """A panel's steering frame; a refusal raises a `GatewayError` for an `error` frame."""
+        try:
+            if isinstance(frame, ApplyFrame):
+                await self.apply(state, frame.suggestion_id)
+            elif isinstance(frame, DismissFrame):
+                await self.dismiss(state, frame.suggestion_id)
+            elif isinstance(frame, ManualCommandFrame):
+                await self.manual_command(state, frame.command_type, frame.payload)
+            else:
+                if self.on_trigger is None:
+                    raise UnavailableError("analysis is not running in this gateway")
+                self.on_trigger(Trigger(state.session_id, TriggerReason.MANUAL))
+        except DB_ERRORS as err:
+            log.warning("panel frame failed for %s: %s", state.session_id, err)
+            raise UnavailableError("database unavailable; try again") from None
 
     # -- snapshots ------------------------------------------------------------------------------
 
@@ -422,84 +592,42 @@ class LiveService:
         return encode(frame), snap.session.last_event_id
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+EVICT_EVERY_S = 30.0
 
 
-def snapshot_frame(
-    snap: Snapshot, settings: Settings, *, candidate_connected: bool
-) -> dict[str, Any]:
-    from analysis.models import band_for
+async def _evict_idle(live: LiveService) -> None:
+    while True:
+        await asyncio.sleep(EVICT_EVERY_S)
+        evicted = live.hub.evict_idle()
+        if evicted:
+            log.debug("evicted %d idle session(s)", evicted)
 
-    s = snap.session
-    rubric = rubric_for(s.blueprint, settings.analysis_weights or None)
-    meter = None
-    if snap.meter is not None:
-        m = snap.meter
-        meter = {
-            "analysis_id": str(m["run_id"]),
-            "score": m["meter_score"],
-            "band": band_for(m["meter_score"]),
-            "factors": m["meter_factors"] or {},
-            "reasoning": m["reasoning"],
-            "at": _iso(m["triggered_at"]),
-        }
-    return {
-        "type": "snapshot",
-        "session": {
-            "id": str(s.id),
-            "status": s.status,
-            "round_number": s.round_number,
-            "blueprint": s.blueprint,
-            "language": s.language,
-            "persona": {k: (str(v) if k == "id" else v) for k, v in s.persona.items()}
-            if s.persona
-            else None,
-            "scenario": {k: str(v) for k, v in s.scenario.items()} if s.scenario else None,
-            "rubric": {
-                "blueprint": rubric.blueprint,
-                "title": rubric.title,
-                "factors": [
-                    {"name": f.name, "label": f.label, "weight": f.weight} for f in rubric.factors
-                ],
-            },
-        },
-        "say_meter": meter,
-        "suggestions": [
-            {
-                "suggestion_id": str(r["id"]),
-                "analysis_id": str(r["run_id"]) if r["run_id"] else None,
-                "type": r["suggestion_category"],
-                "text": r["suggestion_text"],
-                "priority": r["priority"],
-                "label": r["label"],
-                "status": "open",
-            }
-            for r in snap.suggestions
-        ],
-        "transcript": [
-            {
-                "message_id": str(r["id"]),
-                "seq": r["seq"],
-                "round_number": r["round_number"],
-                "role": r["role"],
-                "text": r["text"],
-                "timestamp": _iso(r["timestamp"]),
-                "word_count": r["word_count"],
-            }
-            for r in snap.transcript
-        ],
-        "score_history": [
-            {
-                "analysis_id": str(r["run_id"]),
-                "score": r["meter_score"],
-                "band": band_for(r["meter_score"]),
-                "at": _iso(r["triggered_at"]),
-            }
-            for r in snap.history
-        ],
-        "alerts": [{**r["payload"], "event_id": r["event_id"]} for r in reversed(snap.alerts)],
-        "message_count": s.message_count,
-        "candidate_connected": candidate_connected,
-        "last_event_id": s.last_event_id,
-    }
+
+@contextlib.asynccontextmanager
+async def live_service(pool: Pool, dsn: str, settings: Settings) -> AsyncIterator[LiveService]:
+    """The live service on the bus the settings ask for, with its idle-session evictor; on
+    exit, in-flight commits drain before the bus stops."""
+    pg_bus = PostgresBus(dsn, pool) if settings.bus == "postgres" else None
+    live = LiveService(pool, settings, pg_bus or LocalBus())
+    if pg_bus is not None:
+        pg_bus.interested = lambda sid: live.hub.get(sid) is not None
+        await pg_bus.start()
+    REGISTRY.gauge(
+        "gateway_sessions_live", "sessions held by the hub", lambda: float(len(live.hub))
+    )
+    REGISTRY.gauge(
+        "gateway_commit_queue",
+        "frames waiting for group commit",
+        lambda: float(len(live.committer)),
+    )
+    await live.start()
+    evictor = asyncio.get_running_loop().create_task(_evict_idle(live), name="hub-evictor")
+    try:
+        yield live
+    finally:
+        evictor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await evictor
+        await live.stop()
+        if pg_bus is not None:
+            await pg_bus.stop()

@@ -1,12 +1,12 @@
-"""The analysis engine's wiring: analyzer, scheduler, one run from window to panel.
+"""The analysis engine: analyzer, scheduler, one run from window to panel.
 
-A cleanup context builds the analyzer the settings ask for (the offline analyzer in a process
+`analysis_engine` builds the analyzer the settings ask for (the offline analyzer in a process
 pool, so its CPU work never runs on the event loop, or one shared `openai.AsyncOpenAI` client),
 an `AnalysisScheduler` around `AnalysisRunner.run`, and hooks the scheduler into the live
 service's count triggers. A run reads the session's window from the hub, analyzes it with the
 session's rubric, and stores the run's rows and its `analysis` (and `alert`) events in one
 transaction; any failure becomes an `analysis_failed` event instead, and transcripts are never
-touched. Register it after `realtime.setup(app)` (it needs the live service).
+touched.
 """
 
 from __future__ import annotations
@@ -14,32 +14,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import openai
-from aiohttp import web
 
 from analysis.errors import AnalysisError
 from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
-from analysis.offline import analyze_lines
-from analysis.openai_analyzer import OpenAIAnalyzer
+from analysis.openai_analyzer import OpenAIAnalyzer, RetryPolicy
 from analysis.rubrics import Rubric, rubric_for
+from gateway.errors import (
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    UnavailableError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.metrics import REGISTRY
-from gateway.scheduler import AnalysisScheduler, Trigger
+from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
-from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
-from handlers.live import LiveService
+from services.live import LiveService
+from services.offline_pool import OfflinePool
 from storage.analysis import (
     NewRun,
     NewSuggestion,
@@ -49,6 +50,7 @@ from storage.analysis import (
     previous_score,
     suggestion_feedback,
 )
+from storage.errors import DB_ERRORS
 
 __all__ = [
     "DROP_ALERT_POINTS",
@@ -57,7 +59,7 @@ __all__ = [
     "AnalysisRunner",
     "RunOutcome",
     "alert_events",
-    "setup",
+    "analysis_engine",
 ]
 
 log = logging.getLogger("gateway.analysis")
@@ -166,6 +168,54 @@ class AnalysisRunner:
         self._retries.clear()
         await self.scheduler.close()
 
+    async def analyze_now(
+        self,
+        session_id: uuid.UUID,
+        *,
+        round_number: int | None = None,
+        wait: float | None = None,
+    ) -> uuid.UUID | RunOutcome:
+        """A manual run of the session's window (coalesced with one already running).
+
+        Without `wait`, the id the run will store and announce under; with it, the covering
+        run's outcome once it is done (`UpstreamTimeout` if it takes longer than `wait`
+        seconds: the run goes on and still reaches the panels).
+        """
+        hub = self.live.hub
+        state = await hub.acquire(session_id)
+        if state is None:
+            raise NotFoundError("session not found")
+        if state.ended:
+            raise GoneError("the session has ended")
+        if round_number is not None and round_number != state.round_number:
+            raise ConflictError(f"the session is in round {state.round_number}")
+        if len(await hub.window(session_id)) < MIN_LINES:
+            raise ConflictError(
+                f"nothing to analyze yet: at least {MIN_LINES} messages are needed"
+            )
+        if wait is None:
+            run_id = self.scheduler.schedule(Trigger(session_id, TriggerReason.MANUAL))
+            if run_id is None:
+                raise UnavailableError("the gateway is shutting down")
+            return run_id
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.scheduler.schedule(Trigger(session_id, TriggerReason.MANUAL, done=done)) is None:
+            raise UnavailableError("the gateway is shutting down")
+        await asyncio.wait({done}, timeout=wait)
+        if not done.done():
+            done.cancel()  # the run goes on; this caller stops waiting
+            raise UpstreamTimeout(
+                f"no result within {wait:g}s; it will still reach the panels", code="timeout"
+            )
+        if done.cancelled():
+            raise UnavailableError("the gateway is shutting down")
+        error = done.exception()
+        if error is not None:
+            raise UpstreamError("the analysis failed") from error
+        outcome = done.result()
+        assert isinstance(outcome, RunOutcome)
+        return outcome
+
     async def run(self, trigger: Trigger) -> RunOutcome:
         sid = trigger.session_id
         run_id = trigger.run_id or uuid.uuid4()
@@ -199,7 +249,7 @@ class AnalysisRunner:
             return cached[1]
         try:
             rows = await suggestion_feedback(self.live.pool, blueprint=blueprint)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except DB_ERRORS as err:
             log.warning("feedback stats unavailable: %s", err)
             return None
         guidance = feedback_guidance(
@@ -289,7 +339,7 @@ class AnalysisRunner:
         """Tell the panels; arm one automatic retry unless this run was that retry."""
         sid = trigger.session_id
         retry_at: datetime | None = None
-        if trigger.reason != "retry":
+        if trigger.reason is not TriggerReason.RETRY:
             retry_at = datetime.now(UTC) + timedelta(seconds=self.retry_after_s)
             self._arm_retry(sid)
         failure: dict[str, Any] = {
@@ -317,7 +367,7 @@ class AnalysisRunner:
         state = self.live.hub.get(sid)
         if state is not None and state.ended:
             return
-        self.scheduler.trigger(Trigger(sid, "retry"))
+        self.scheduler.trigger(Trigger(sid, TriggerReason.RETRY))
 
     def _log(self, trigger: Trigger, outcome: RunOutcome, elapsed: float) -> None:
         ms = elapsed * 1000
@@ -358,72 +408,13 @@ class AnalysisRunner:
             )
 
 
-def _mp_context() -> Any:
-    """forkserver (workers fork from a small preloaded server: fast, no inherited threads or
-    sockets), else spawn. Never plain fork: the gateway process has threads and sockets."""
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["analysis.offline"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _lower_priority() -> None:
-    """Analysis workers yield the CPU to the event loop and PostgreSQL (`nice` 10): a burst of
-    analyses may take longer, but never delays ingest or fan-out."""
-    with contextlib.suppress(OSError):
-        os.nice(10)
-
-
-class OfflinePool:
-    """The offline analyzer's worker processes, rebuilt if one dies.
-
-    A worker killed by the OOM killer or a signal breaks a `ProcessPoolExecutor` for good; one
-    broken pool must cost one failed run, not every analysis until the gateway restarts.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._workers = workers
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self._workers, mp_context=_mp_context(), initializer=_lower_priority
-        )
-
-    async def analyze(
-        self,
-        window: Sequence[TranscriptLine],
-        rubric: Rubric,
-        language: str,
-        guidance: str | None = None,
-    ) -> AnalysisResult:
-        """`guidance` shapes a model's prompt; the offline analyzer's rules do not use it."""
-        loop = asyncio.get_running_loop()
-        lines = [(line.role, line.text) for line in window]
-        weights = {f.name: f.weight for f in rubric.factors}
-        args = (lines, rubric.blueprint, weights, language)
-        pool = self._pool
-        try:
-            return await loop.run_in_executor(pool, analyze_lines, *args)
-        except BrokenProcessPool:
-            if self._pool is pool:  # the first failing run rebuilds; the others just retry
-                log.warning("offline analyzer worker died; starting a new process pool")
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            return await loop.run_in_executor(self._pool, analyze_lines, *args)
-
-    def worker_pids(self) -> list[int]:
-        return list(getattr(self._pool, "_processes", {}) or {})
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
-
-
-async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    live = app[LIVE]
+@contextlib.asynccontextmanager
+async def analysis_engine(
+    live: LiveService, settings: Settings, retry: RetryPolicy | None = None
+) -> AsyncIterator[AnalysisRunner]:
+    """The analyzer the settings ask for (the offline analyzer in a process pool, so its CPU
+    work never runs on the event loop, or one shared `openai.AsyncOpenAI` client), its runner,
+    and the live service's count triggers hooked into the runner's scheduler."""
     loop = asyncio.get_running_loop()
     # Validate every weight override now: a typo fails startup, not one track's first run.
     rubric_for("sales", settings.analysis_weights or None)
@@ -436,7 +427,6 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         key = settings.openai_api_key.get_secret_value()
         client = openai.AsyncOpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0)
         kwargs: dict[str, Any] = {}
-        retry = app.get(ANALYSIS_RETRY)
         if retry is not None:
             kwargs["retry"] = retry
         analyzer = OpenAIAnalyzer(
@@ -459,11 +449,10 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
             raise
         name = "offline"
     runner = AnalysisRunner(live, settings, analyze, name)
-    app[ANALYSIS] = runner
     live.on_trigger = runner.scheduler.trigger
     log.info("analysis engine ready: %s", name)
     try:
-        yield
+        yield runner
     finally:
         live.on_trigger = None
         await runner.close()
@@ -471,8 +460,3 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
             await loop.run_in_executor(None, executor.shutdown)
         if client is not None:
             await client.close()
-
-
-def setup(app: web.Application) -> None:
-    """Call after `realtime.setup(app)`: the engine needs the live service."""
-    app.cleanup_ctx.append(_analysis_ctx)

@@ -31,7 +31,7 @@ from gateway.errors import GatewayError, UnavailableError, UpstreamError
 
 __all__ = ["MISSING_KEY_MESSAGE", "ElevenLabsClient", "RetryPolicy"]
 
-log = logging.getLogger("gateway.elevenlabs")
+log = logging.getLogger("services.voice.elevenlabs")
 
 MISSING_KEY_MESSAGE = (
     "ElevenLabs is not configured: set ELEVENLABS_API_KEY, "

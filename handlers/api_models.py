@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.prompt_render import unknown_placeholders
+from services.voice.prompt_render import unknown_placeholders
 
 __all__ = [
     "Blueprint",

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from analysis.openai_analyzer import RetryPolicy as AnalysisRetryPolicy
+    from analysis.retry import RetryPolicy
     from handlers.api import ApiRoute
     from handlers.http import Metrics
     from handlers.ws import Connection
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from services.live import LiveService
     from services.sessions import Sessions
     from services.voice.agents import AgentSweeper, VoiceAgents
-    from services.voice.elevenlabs import RetryPolicy
     from storage.pool import Pool
 
 __all__ = [
@@ -61,4 +60,4 @@ CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
 # The analysis engine (analyzer, scheduler, runs) and an optional override of the OpenAI
 # analyzer's retry policy, set before startup (tests: one attempt, tiny delays).
 ANALYSIS: web.AppKey[AnalysisRunner] = web.AppKey("analysis")
-ANALYSIS_RETRY: web.AppKey[AnalysisRetryPolicy] = web.AppKey("analysis_retry")
+ANALYSIS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("analysis_retry")

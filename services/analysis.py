@@ -26,7 +26,8 @@ import openai
 from analysis.errors import AnalysisError
 from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
-from analysis.openai_analyzer import OpenAIAnalyzer, RetryPolicy
+from analysis.openai_analyzer import OpenAIAnalyzer
+from analysis.retry import RetryPolicy
 from analysis.rubrics import Rubric, rubric_for
 from gateway.errors import (
     ConflictError,

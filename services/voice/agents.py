@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from analysis.retry import RetryPolicy
 from gateway.errors import (
     ConflictError,
     ErrorCode,
@@ -35,7 +36,7 @@ from gateway.errors import (
 )
 from gateway.ports import SessionStatus
 from gateway.settings import Settings
-from services.voice.elevenlabs import MISSING_KEY_MESSAGE, ElevenLabsClient, RetryPolicy
+from services.voice.elevenlabs import MISSING_KEY_MESSAGE, ElevenLabsClient
 from services.voice.prompt_render import UnknownPlaceholderError, render
 from storage import agents as store
 from storage.errors import DB_ERRORS

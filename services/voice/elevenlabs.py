@@ -27,6 +27,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from analysis.retry import RetryPolicy, retry_after_seconds
 from gateway.errors import GatewayError, UnavailableError, UpstreamError
 
 __all__ = ["MISSING_KEY_MESSAGE", "ElevenLabsClient", "RetryPolicy"]
@@ -44,18 +45,11 @@ _LIST_PAGES_MAX = 5  # an exact name matches a handful of agents; more pages mea
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 4
-    base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Full-jitter backoff for the retry after `attempt` (0-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay_s)
-        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
-        return random.uniform(ceiling / 2, ceiling)
+# Four attempts; full jitter (half to all of the exponential step); a 429's Retry-After honoured
+# up to the cap.
+DEFAULT_RETRY = RetryPolicy(
+    max_attempts=4, base_delay=0.5, max_delay=8.0, max_retry_after=8.0, jitter=0.5
+)
 
 
 class _Retryable(Exception):
@@ -83,15 +77,6 @@ class _Request:
     params: Mapping[str, str] | None
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 class ElevenLabsClient:
     """One per process; `session` is the app's shared `aiohttp.ClientSession`."""
 
@@ -109,7 +94,8 @@ class ElevenLabsClient:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
+        self._rng = random.Random()
         self._sleep = sleep
 
     @property
@@ -256,7 +242,7 @@ class ElevenLabsClient:
         """
         last = "no attempt made"
         check = recover_first
-        for n in range(self.retry.attempts):
+        for n in range(self.retry.max_attempts):
             if check and recover is not None:
                 recovered = await recover()
                 if recovered is not None:
@@ -265,17 +251,17 @@ class ElevenLabsClient:
                 return await attempt()
             except _Retryable as err:
                 last, check = err.reason, err.ambiguous
-                if n + 1 >= self.retry.attempts:
+                if n + 1 >= self.retry.max_attempts:
                     break
-                delay = self.retry.delay(n, err.retry_after)
+                delay = self.retry.delay(n + 1, err.retry_after, self._rng)
                 log.warning(
                     "ElevenLabs %s: %s; retry %d/%d in %.2fs",
-                    what, err.reason, n + 1, self.retry.attempts - 1, delay,
+                    what, err.reason, n + 1, self.retry.max_attempts - 1, delay,
                 )
                 await self._sleep(delay)
-        log.error("ElevenLabs %s failed after %d attempts: %s", what, self.retry.attempts, last)
+        log.error("ElevenLabs %s failed after %d attempts: %s", what, self.retry.max_attempts, last)
         raise UpstreamError(
-            f"ElevenLabs could not {what} after {self.retry.attempts} attempts ({last})"
+            f"ElevenLabs could not {what} after {self.retry.max_attempts} attempts ({last})"
         )
 
     async def _once(
@@ -288,7 +274,7 @@ class ElevenLabsClient:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(resp.headers)
         except TimeoutError:
             raise _Retryable("timed out") from None
         except aiohttp.ClientError as err:

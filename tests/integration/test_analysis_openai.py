@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from analysis.openai_analyzer import RetryPolicy
+from analysis.retry import RetryPolicy
 from gateway.auth import Role
 from handlers.app import create_app
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY

@@ -14,11 +14,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from analysis.retry import RetryPolicy
 from gateway.auth import Role
 from gateway.errors import UpstreamError
 from handlers.app import create_app
 from handlers.keys import AGENT_SWEEPER, ELEVENLABS_RETRY
-from services.voice.elevenlabs import ElevenLabsClient, RetryPolicy
+from services.voice.elevenlabs import ElevenLabsClient
 from tests.conftest import make_settings
 from tests.fakes.fake_elevenlabs import Delay, Fail, FakeElevenLabs, Garbage
 
@@ -41,7 +42,7 @@ async def _client(aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: st
                   **overrides: Any) -> Client:
     settings = make_settings(tmp_path, **overrides)
     app = create_app(settings, db_dsn)
-    app[ELEVENLABS_RETRY] = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
+    app[ELEVENLABS_RETRY] = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
     return await aiohttp_client(app)  # type: ignore[no-any-return]
 
 
@@ -462,7 +463,7 @@ async def api(fake: FakeElevenLabs) -> AsyncIterator[ElevenLabsClient]:
     async with aiohttp.ClientSession() as session:
         yield ElevenLabsClient(
             session, base_url=fake.base_url, api_key=KEY, timeout_s=1.0,
-            retry=RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.01),
+            retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01),
         )
 
 

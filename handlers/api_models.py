@@ -15,13 +15,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
+from analysis.rubrics import BLUEPRINTS, canonical_blueprint
 from services.voice.prompt_render import unknown_placeholders
 
 __all__ = [
@@ -51,12 +54,6 @@ __all__ = [
     "no_nul",
 ]
 
-Blueprint = Literal[
-    "sales", "agentic_eng", "fullstack", "marketing", "implementation", "HR", "security"
-]
-ActiveFilter = Literal["true", "false", "all"]
-
-
 def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refuse it here instead of failing in the driver.
     if "\x00" in value:
@@ -64,20 +61,30 @@ def no_nul(value: str) -> str:
     return value
 
 
-def _text(max_length: int) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(no_nul),
-    ]
+def _canonical(value: object) -> object:
+    return canonical_blueprint(value) if isinstance(value, str) else value
 
 
-ShortText = _text(200)
-MediumText = _text(2000)
-LongText = _text(5000)
-TemplateText = _text(20_000)
-ListItem = _text(500)
-TextList = Annotated[list[ListItem], Field(max_length=50)]  # type: ignore[valid-type]
+# Any case on input, one canonical spelling out; the values are the rubrics' (analysis.rubrics).
+Blueprint = Annotated[
+    str,
+    BeforeValidator(_canonical),
+    WithJsonSchema({"type": "string", "enum": list(BLUEPRINTS)}),
+]
+ActiveFilter = Literal["true", "false", "all"]
+
+
+def _length(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+_NO_NUL = AfterValidator(no_nul)
+ShortText = Annotated[str, _length(200), _NO_NUL]
+MediumText = Annotated[str, _length(2000), _NO_NUL]
+LongText = Annotated[str, _length(5000), _NO_NUL]
+TemplateText = Annotated[str, _length(20_000), _NO_NUL]
+ListItem = Annotated[str, _length(500), _NO_NUL]
+TextList = Annotated[list[ListItem], Field(max_length=50)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
 
@@ -151,18 +158,18 @@ class ErrorResponse(BaseModel):
 class PersonaCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ShortText  # type: ignore[valid-type]
-    role: ShortText  # type: ignore[valid-type]
+    name: ShortText
+    role: ShortText
     blueprint: Blueprint
     difficulty: int = Field(ge=1, le=5)
-    company_context: LongText  # type: ignore[valid-type]
+    company_context: LongText
     personality_traits: TextList = Field(default_factory=list)
-    communication_style: MediumText  # type: ignore[valid-type]
+    communication_style: MediumText
     objection_patterns: TextList = Field(default_factory=list)
-    prompt_template: TemplateText = Field(  # type: ignore[valid-type]
+    prompt_template: TemplateText = Field(
         description="placeholders: {persona.*}, {scenario.*}, {difficulty_instructions}"
     )
-    first_message_template: MediumText  # type: ignore[valid-type]
+    first_message_template: MediumText
     language: Language = "en"
     is_active: bool = True
 
@@ -174,16 +181,16 @@ class PersonaUpdate(_Partial):
         extra="forbid", json_schema_extra=lambda s: _drop_null_branches(s)
     )
 
-    name: ShortText | None = None  # type: ignore[valid-type]
-    role: ShortText | None = None  # type: ignore[valid-type]
+    name: ShortText | None = None
+    role: ShortText | None = None
     blueprint: Blueprint | None = None
     difficulty: int | None = Field(None, ge=1, le=5)
-    company_context: LongText | None = None  # type: ignore[valid-type]
+    company_context: LongText | None = None
     personality_traits: TextList | None = None
-    communication_style: MediumText | None = None  # type: ignore[valid-type]
+    communication_style: MediumText | None = None
     objection_patterns: TextList | None = None
-    prompt_template: TemplateText | None = None  # type: ignore[valid-type]
-    first_message_template: MediumText | None = None  # type: ignore[valid-type]
+    prompt_template: TemplateText | None = None
+    first_message_template: MediumText | None = None
     language: Language | None = None
     is_active: bool | None = None
 
@@ -229,13 +236,13 @@ class PersonaQuery(BaseModel):
 class ScenarioCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ShortText  # type: ignore[valid-type]
-    description: LongText  # type: ignore[valid-type]
-    industry: ShortText  # type: ignore[valid-type]
-    company_size: ShortText  # type: ignore[valid-type]
+    name: ShortText
+    description: LongText
+    industry: ShortText
+    company_size: ShortText
     pain_points: TextList = Field(default_factory=list)
-    budget_range: ShortText  # type: ignore[valid-type]
-    decision_timeline: ShortText  # type: ignore[valid-type]
+    budget_range: ShortText
+    decision_timeline: ShortText
     blueprint: Blueprint | None = None
     is_active: bool = True
 
@@ -247,13 +254,13 @@ class ScenarioUpdate(_Partial):
         json_schema_extra=lambda s: _drop_null_branches(s, frozenset({"blueprint"})),
     )
 
-    name: ShortText | None = None  # type: ignore[valid-type]
-    description: LongText | None = None  # type: ignore[valid-type]
-    industry: ShortText | None = None  # type: ignore[valid-type]
-    company_size: ShortText | None = None  # type: ignore[valid-type]
+    name: ShortText | None = None
+    description: LongText | None = None
+    industry: ShortText | None = None
+    company_size: ShortText | None = None
     pain_points: TextList | None = None
-    budget_range: ShortText | None = None  # type: ignore[valid-type]
-    decision_timeline: ShortText | None = None  # type: ignore[valid-type]
+    budget_range: ShortText | None = None
+    decision_timeline: ShortText | None = None
     blueprint: Blueprint | None = Field(None, description="null clears the blueprint")
     is_active: bool | None = None
 
@@ -308,7 +315,7 @@ class SessionCreate(BaseModel):
     persona_id: uuid.UUID
     scenario_id: uuid.UUID
     round_number: int = Field(1, ge=1, le=100)
-    candidate_name: ShortText | None = None  # type: ignore[valid-type]
+    candidate_name: ShortText | None = None
 
 
 class SessionCreated(BaseModel):

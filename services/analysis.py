@@ -28,7 +28,7 @@ from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
 from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.retry import RetryPolicy
-from analysis.rubrics import Rubric, rubric_for
+from analysis.rubrics import Rubric, rubric_for, rubric_payload
 from gateway.errors import (
     ConflictError,
     GoneError,
@@ -61,6 +61,7 @@ __all__ = [
     "RunOutcome",
     "alert_events",
     "analysis_engine",
+    "rubric_payload",
 ]
 
 log = logging.getLogger("gateway.analysis")
@@ -100,15 +101,6 @@ class RunOutcome:
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
-
-
-def rubric_payload(rubric: Rubric) -> dict[str, Any]:
-    """The rubric as panels show it (the same shape as the snapshot's `session.rubric`)."""
-    return {
-        "blueprint": rubric.blueprint,
-        "title": rubric.title,
-        "factors": [{"name": f.name, "label": f.label, "weight": f.weight} for f in rubric.factors],
-    }
 
 
 def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.models import band_for
-from analysis.rubrics import rubric_for
+from analysis.rubrics import rubric_for, rubric_payload
 from gateway.frames import iso
 from gateway.settings import Settings
 from storage.live import Snapshot
@@ -41,13 +41,7 @@ def snapshot_frame(
             if s.persona
             else None,
             "scenario": {k: str(v) for k, v in s.scenario.items()} if s.scenario else None,
-            "rubric": {
-                "blueprint": rubric.blueprint,
-                "title": rubric.title,
-                "factors": [
-                    {"name": f.name, "label": f.label, "weight": f.weight} for f in rubric.factors
-                ],
-            },
+            "rubric": rubric_payload(rubric),
         },
         "say_meter": meter,
         "suggestions": [

@@ -67,7 +67,6 @@ class StreamKind(StrEnum):
 class StreamState(Enum):
     OPEN = "open"
     BROKEN = "broken"  # a commit failed: nothing more is stored on this connection
-    CLOSING = "closing"  # closing for abuse once the frames in flight are answered
 
 
 class Sink(Protocol):
@@ -90,19 +89,21 @@ class Admission:
 
 
 class _Stream:
-    __slots__ = ("_admission", "_closing", "errors", "session_id", "sink")
+    __slots__ = ("_admission", "_closing", "_stopped", "errors", "session_id", "sink")
 
     def __init__(self, session_id: uuid.UUID, sink: Sink, admission: Admission) -> None:
         self.session_id = session_id
         self.sink = sink
         self._admission = admission
-        self._closing: tuple[CloseCode, str] | None = None
+        self._closing: tuple[CloseCode, str] | None = None  # the close to make once settled
+        self._stopped = False  # closing for abuse: read nothing more
         self.errors: dict[str, int] = {}  # error frames sent, by code (for metrics)
 
     @property
     def closing(self) -> bool:
-        """True once the stream decided to close: the reader stops reading."""
-        return self._closing is not None
+        """True once the stream is closing for abuse: the reader stops reading. (A broken
+        stream keeps reading until its close, answering frames and passing command acks.)"""
+        return self._stopped
 
     def error(self, code: ErrorCode | str, message: str, ref: str | None = None) -> None:
         key = str(code)
@@ -122,6 +123,7 @@ class _Stream:
 
     def _strike(self, reason: str) -> None:
         if self._admission.abuse.strike():
+            self._stopped = True
             self._close_when_settled(CloseCode.POLICY_VIOLATION, reason)
 
     def _close_when_settled(self, code: CloseCode, reason: str) -> None:

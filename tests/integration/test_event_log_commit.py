@@ -18,7 +18,7 @@ from gateway.errors import NotFoundError
 from gateway.metrics import REGISTRY
 from services.live import LiveService
 from storage.live import ensure_counters
-from tests.conftest import create_session, make_settings
+from tests.helpers import create_session, make_settings
 
 
 @pytest.fixture

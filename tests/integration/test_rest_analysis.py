@@ -14,7 +14,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role
-from tests.conftest import create_session
+from tests.helpers import create_session
 
 Client = TestClient[Any, Any]
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "transcripts" / "strong.json"

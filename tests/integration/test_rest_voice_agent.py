@@ -20,8 +20,8 @@ from gateway.errors import UpstreamError
 from handlers.app import create_app
 from handlers.keys import AGENT_SWEEPER, ELEVENLABS_RETRY
 from services.voice.elevenlabs import ElevenLabsClient
-from tests.conftest import make_settings
 from tests.fakes.fake_elevenlabs import Delay, Fail, FakeElevenLabs, Garbage
+from tests.helpers import make_settings
 
 Client = TestClient[Any, Any]
 SARAH = "3125e776-a5ee-4740-84ba-8a9535b83281"

@@ -24,6 +24,7 @@ __all__ = [
     "expand_contractions",
     "insert_fillers",
     "perturb_window",
+    "swap_contractions",
     "swap_synonyms",
 ]
 
@@ -76,10 +77,9 @@ _CONTRACTIONS: Mapping[str, str] = {
 _EXPANSIONS: Mapping[str, str] = {v: k for k, v in _CONTRACTIONS.items() if k != "let's"}
 
 # Meaning-preserving swaps, both directions. Only words whose swap keeps the grammar in
-# nearly every use (no verbs whose object changes, no words with a second sense).
+# nearly every use: no word that is also a noun or verb of another sense ("a fix", "for
+# help", "fair enough", "sure" as an answer), which would change what was said.
 _SYNONYM_PAIRS: tuple[tuple[str, str], ...] = (
-    ("problem", "issue"),
-    ("problems", "issues"),
     ("maybe", "perhaps"),
     ("big", "large"),
     ("start", "begin"),
@@ -92,20 +92,27 @@ _SYNONYM_PAIRS: tuple[tuple[str, str], ...] = (
     ("okay", "alright"),
     ("great", "excellent"),
     ("worried", "concerned"),
-    ("fix", "resolve"),
     ("quick", "fast"),
     ("important", "crucial"),
-    ("help", "assist"),
-    ("enough", "sufficient"),
     ("whole", "entire"),
+    ("right now", "at the moment"),
+    ("a lot of", "lots of"),
 )
+# One way only: "issue" is also a verb ("issue a refund"), "problem" never is.
+_ONE_WAY: tuple[tuple[str, str], ...] = (("problem", "issue"), ("problems", "issues"))
 _SYNONYMS: Mapping[str, str] = {
     **{a: b for a, b in _SYNONYM_PAIRS},
     **{b: a for a, b in _SYNONYM_PAIRS},
+    **dict(_ONE_WAY),
 }
 
 _TWO_WORDS = re.compile(
     r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in _EXPANSIONS) + r")\b",
+    re.IGNORECASE,
+)
+_EITHER = re.compile(_TWO_WORDS.pattern + r"|\b[A-Za-z]+'[A-Za-z]+\b", re.IGNORECASE)
+_PHRASES = re.compile(
+    r"\b(?:" + "|".join(re.escape(p) for p in sorted(_SYNONYMS, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -134,7 +141,13 @@ def insert_fillers(text: str, rng: random.Random) -> str:
     for slot in sorted(rng.sample(slots, min(count, len(slots))), reverse=True):
         filler = rng.choice(_FILLERS)
         starts_sentence = slot == 0 or words[slot - 1][-1:] in ".?!"
-        words.insert(slot, filler[:1].upper() + filler[1:] if starts_sentence else filler)
+        if starts_sentence:
+            # "Um, so what..." rather than "Um, So what..."; "I" stays upper case.
+            word = words[slot]
+            if word[1:].islower() and not re.match(r"I\b", word):
+                words[slot] = word[:1].lower() + word[1:]
+            filler = filler[:1].upper() + filler[1:]
+        words.insert(slot, filler)
     return " ".join(words)
 
 
@@ -158,18 +171,34 @@ def expand_contractions(text: str, rng: random.Random) -> str:
 def contract(text: str, rng: random.Random) -> str:
     """Contract every listed two-word form ("do not" -> "don't", "I am" -> "I'm")."""
     del rng  # deterministic by construction; the parameter keeps the Transform shape
+    return _TWO_WORDS.sub(_flip, text)
 
-    def join(match: re.Match[str]) -> str:
-        phrase = match.group(0)
-        target = _EXPANSIONS.get(_SPACE.sub(" ", phrase.lower()))
-        return phrase if target is None else _match_case(phrase, target)
 
-    return _TWO_WORDS.sub(join, text)
+def swap_contractions(text: str, rng: random.Random) -> str:
+    """Flip the style in one pass: contractions written out, two-word forms contracted.
+
+    Most speech is already contracted, so contracting alone would leave most calls as they
+    were; the flip changes any message that has either form.
+    """
+    del rng
+    return _EITHER.sub(_flip, text.replace("\u2019", "'"))
+
+
+def _flip(match: re.Match[str]) -> str:
+    phrase = match.group(0)
+    key = _SPACE.sub(" ", phrase.lower())
+    target = _EXPANSIONS.get(key) or _CONTRACTIONS.get(key)
+    return phrase if target is None else _match_case(phrase, target)
 
 
 def swap_synonyms(text: str, rng: random.Random) -> str:
-    """Swap about half of the listed words for a synonym ("problem" <-> "issue")."""
-    return _replace_words(text, _SYNONYMS, rng, rate=0.5)
+    """Swap every listed word or phrase for its synonym ("problem" <-> "issue").
+
+    All of them, not a random share: a share leaves some windows untouched, and a
+    transform that changes nothing would report perfect robustness by construction.
+    """
+    del rng
+    return _PHRASES.sub(lambda m: _match_case(m.group(0), _SYNONYMS[m.group(0).lower()]), text)
 
 
 def _combined(text: str, rng: random.Random) -> str:
@@ -180,10 +209,14 @@ PERTURBATIONS: Mapping[str, Transform] = {
     "fillers": insert_fillers,
     "expanded": expand_contractions,
     "contracted": contract,
+    "swapped": swap_contractions,
     "synonyms": swap_synonyms,
     "combined": _combined,
 }
-"""The named transforms the evaluation applies; ``combined`` stacks three of them."""
+"""The named transforms the evaluation applies; ``combined`` stacks three of them.
+
+``contracted`` is a no-op on a call that is already fully contracted (most are); it is kept
+because it is the direction written or carefully spoken answers take."""
 
 
 def perturb_window(

@@ -24,6 +24,7 @@ from typing import Any
 import openai
 from pydantic import ValidationError
 
+from analysis.errors import AnalysisError
 from analysis.evaluation import (
     WINDOW,
     Analyzer,
@@ -199,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
         report = asyncio.run(_run(args))
     except SetFormatError as err:
         print(f"interview-gateway eval: error: {err}", file=sys.stderr)
+        return 1
+    except AnalysisError as err:
+        # A figure over a partly scored set would mislead: stop, and say why.
+        print(f"interview-gateway eval: error: analysis failed: {err}", file=sys.stderr)
         return 1
     if args.json:
         print(report.model_dump_json(indent=2))

@@ -128,7 +128,7 @@ async def _run(args: argparse.Namespace) -> EvalReport:
     conversations = load_set(args.set_dir)
     perturbations = () if args.no_robustness else None
     options: dict[str, Any] = {
-        "set_name": str(args.set_dir),
+        "set_name": _shown(args.set_dir),
         "perturbations": perturbations,
         "seed": args.seed,
         "concurrency": args.concurrency,
@@ -141,6 +141,14 @@ async def _run(args: argparse.Namespace) -> EvalReport:
         return await evaluate(
             conversations, analyze, analyzer_name=f"openai:{settings.openai_model}", **options
         )
+
+
+def _shown(path: Path) -> str:
+    """The set as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _pct(value: float | None) -> str:

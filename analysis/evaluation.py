@@ -434,7 +434,7 @@ async def evaluate(
     """Score every conversation (and its rewordings) with ``analyze`` and summarize.
 
     ``perturbations`` defaults to every transform of :data:`PERTURBATIONS`; pass ``()`` to
-    skip robustness (one analysis per conversation instead of six). ``concurrency`` bounds
+    skip robustness (one analysis per conversation instead of seven). ``concurrency`` bounds
     analyses in flight, which matters for a rate-limited model API.
     """
     names = list(PERTURBATIONS) if perturbations is None else list(perturbations)

@@ -1,7 +1,7 @@
 """`interview-gateway eval`: score a labeled conversation set and say how far the meter holds.
 
 Loads a set (default ``evalsets/dev``), runs the chosen analyzer on every conversation's last
-20 messages and on five rewordings of each, and prints pairs ordered, band accuracy, median
+20 messages and on six rewordings of each, and prints pairs ordered, band accuracy, median
 per label and the largest rewording change, per blueprint and overall, against issue 14's
 targets. ``--json`` prints the full :class:`~analysis.evaluation.EvalReport` instead.
 
@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--no-robustness",
         action="store_true",
-        help="skip the rewordings (one analysis per conversation instead of six)",
+        help="skip the rewordings (one analysis per conversation instead of seven)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the rewordings (default 0)")
     p.add_argument("--concurrency", type=int, default=4, help="analyses in flight (default 4)")

@@ -255,7 +255,7 @@ async def test_evaluate_scores_the_last_window_with_context(tmp_path: Path) -> N
         )
 
     report = await evaluate(load_set(tmp_path), fake, set_name="t", analyzer_name="fake")
-    # 3 calls x (1 + 5 rewordings); every window is the last 20 of 30 messages.
+    # 3 calls x (1 + one per rewording); every window is the last 20 of 30 messages.
     assert len(seen) == 3 * (1 + len(PERTURBATIONS))
     assert {s[:2] for s in seen} == {(WINDOW, "Line 10")}
     assert {s[2:] for s in seen} == {("security", "Test Persona")}

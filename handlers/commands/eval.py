@@ -97,20 +97,20 @@ def _offline() -> Analyzer:
     return analyze
 
 
-def _openai_settings() -> Settings:
+def _openai_settings() -> tuple[Settings, str]:
+    """The environment's OpenAI settings and key (the same variables `serve` reads)."""
     try:
         settings = Settings()
     except ValidationError as err:
         raise SettingsError(str(err)) from None
     if settings.openai_api_key is None:
         raise SettingsError("OPENAI_API_KEY: required for --analyzer openai")
-    return settings
+    return settings, settings.openai_api_key.get_secret_value()
 
 
-def _openai(settings: Settings) -> tuple[Analyzer, openai.AsyncOpenAI]:
-    assert settings.openai_api_key is not None
+def _openai(settings: Settings, key: str) -> tuple[Analyzer, openai.AsyncOpenAI]:
     client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
+        api_key=key,
         base_url=settings.openai_base_url,
         max_retries=0,
     )
@@ -135,8 +135,8 @@ async def _run(args: argparse.Namespace) -> EvalReport:
     }
     if args.analyzer == "offline":
         return await evaluate(conversations, _offline(), analyzer_name="offline", **options)
-    settings = _openai_settings()
-    analyze, client = _openai(settings)
+    settings, key = _openai_settings()
+    analyze, client = _openai(settings, key)
     async with client:
         return await evaluate(
             conversations, analyze, analyzer_name=f"openai:{settings.openai_model}", **options

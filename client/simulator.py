@@ -45,7 +45,7 @@ Role = Literal["user", "assistant"]
 Frame = dict[str, Any]
 
 # Errors about a frame that mean "try the same frame again later": nothing was stored.
-_RETRYABLE_ERRORS = frozenset({"unavailable", "rate_limited"})
+_RETRYABLE_ERRORS = frozenset({"rate_limited"})
 
 
 class SimulatorError(Exception):
@@ -278,6 +278,11 @@ class CandidateProtocol:
         if code == "session_ended":
             self.phase = Phase.ENDED
             return Reaction(notes=[f"error {code}: {message}"], ended=True)
+        if code == "unavailable":
+            # Not stored, and the gateway stores nothing more from this socket (it closes it
+            # with 1011): the frame stays unacked and goes again, in order, after the next hello.
+            note = f"error {code} (ref {ref}): {message}; resending after the reconnect"
+            return Reaction(notes=[note])
         if code in _RETRYABLE_ERRORS:
             # Nothing was stored: the frame stays unacked and is sent again shortly (and on
             # the next hello in any case).

@@ -37,6 +37,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.frames import iso
 from gateway.metrics import REGISTRY
 from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
@@ -97,10 +98,6 @@ class RunOutcome:
     event: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
     skipped: str | None = None
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat()
 
 
 def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -318,7 +315,7 @@ class AnalysisRunner:
                 "analyzer": self.analyzer_name,
                 "rubric": rubric_payload(rubric),
                 "message_count": message_count,
-                "at": _iso(stored.triggered_at),
+                "at": iso(stored.triggered_at),
             }
             alerts = alert_events(previous, meter.score, run_id)
             messages = await self.live.emit(conn, sid, [event, *alerts])
@@ -340,7 +337,7 @@ class AnalysisRunner:
             "analysis_id": str(run_id),
             "reason": reason,
             "message": message,
-            "retry_at": _iso(retry_at) if retry_at else None,
+            "retry_at": iso(retry_at),
         }
         try:
             await self.live.emit_now(sid, [failure])

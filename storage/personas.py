@@ -25,8 +25,8 @@ COALESCE(is_active, true) AS is_active,
 COALESCE(created_at, now()) AS created_at, COALESCE(updated_at, now()) AS updated_at
 """
 
-# Columns a caller may set; the SET clause is built only from these fixed names.
-WRITABLE = (
+# What a persona is (also what its prompt templates may name as `{persona.*}`).
+DESCRIPTION = (
     "name",
     "role",
     "blueprint",
@@ -35,11 +35,10 @@ WRITABLE = (
     "personality_traits",
     "communication_style",
     "objection_patterns",
-    "prompt_template",
-    "first_message_template",
     "language",
-    "is_active",
 )
+# Columns a caller may set; the SET clause is built only from these fixed names.
+WRITABLE = (*DESCRIPTION, "prompt_template", "first_message_template", "is_active")
 
 # Only flips an active row, so deleting twice does not move `updated_at` again.
 SOFT_DELETE = """

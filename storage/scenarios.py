@@ -17,7 +17,8 @@ id, name, description, industry, company_size, pain_points, budget_range, decisi
 blueprint, is_active, created_at, updated_at
 """
 
-WRITABLE = (
+# What a scenario is (also what persona templates may name as `{scenario.*}`).
+DESCRIPTION = (
     "name",
     "description",
     "industry",
@@ -25,9 +26,9 @@ WRITABLE = (
     "pain_points",
     "budget_range",
     "decision_timeline",
-    "blueprint",
-    "is_active",
 )
+# Columns a caller may set; the SET clause is built only from these fixed names.
+WRITABLE = (*DESCRIPTION, "blueprint", "is_active")
 
 _FILTER_SQL = {
     "blueprint": "blueprint = ${n}",

@@ -215,7 +215,7 @@ def _artifact(session_id: uuid.UUID, rows: list[Record]) -> dict[str, Any]:
                 "round_number": r["round_number"],
                 "role": r["role"],
                 "text": r["text"],
-                "timestamp": r["timestamp"].isoformat() if r["timestamp"] else None,
+                "timestamp": r["timestamp"],  # jsonb: orjson writes ISO 8601
                 "seq": r["seq"],
                 "word_count": r["word_count"],
             }

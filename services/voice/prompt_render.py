@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from storage import personas, scenarios
+
 __all__ = [
     "DIFFICULTY_INSTRUCTIONS",
     "PERSONA_FIELDS",
@@ -24,26 +26,8 @@ __all__ = [
     "unknown_placeholders",
 ]
 
-PERSONA_FIELDS = (
-    "name",
-    "role",
-    "blueprint",
-    "difficulty",
-    "company_context",
-    "personality_traits",
-    "communication_style",
-    "objection_patterns",
-    "language",
-)
-SCENARIO_FIELDS = (
-    "name",
-    "description",
-    "industry",
-    "company_size",
-    "pain_points",
-    "budget_range",
-    "decision_timeline",
-)
+PERSONA_FIELDS = personas.DESCRIPTION
+SCENARIO_FIELDS = scenarios.DESCRIPTION
 PLACEHOLDERS: frozenset[str] = frozenset(
     [f"persona.{f}" for f in PERSONA_FIELDS]
     + [f"scenario.{f}" for f in SCENARIO_FIELDS]

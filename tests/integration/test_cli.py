@@ -113,9 +113,12 @@ async def test_sigterm_at_any_point_stops_the_embedded_database(
         *CLI, "serve", "--seed", env=env, stderr=asyncio.subprocess.PIPE
     )
     assert proc.stderr is not None
-    async with asyncio.timeout(60):
-        while after_line not in (await proc.stderr.readline()).decode():
-            pass
+    seen: list[str] = []
+    async with asyncio.timeout(90):
+        while after_line not in (line := (await proc.stderr.readline()).decode()):
+            if not line:
+                pytest.fail(f"the gateway exited before {after_line!r}: {''.join(seen)}")
+            seen.append(line)
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(30):
         await proc.stderr.read()

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
@@ -71,7 +72,8 @@ def _session_ended(status: str) -> ConflictError:
     "/api/voice/elevenlabs-session",
     summary="Create or reuse the session's voice agent",
     description="Returns the session's agent id, creating the agent on first use from the "
-    "persona's rendered prompt. Candidates may call it for their own session.",
+    "persona's rendered prompt, and a fresh signed conversation URL (agents are private: the "
+    "ElevenLabs key never reaches the browser). Candidates may call it for their own session.",
     tags=("voice",), roles=(Role.CANDIDATE,), body=VoiceAgentRequest,
     responses={200: VoiceAgentResponse}, errors=(404, 409, 502, 503),
 )
@@ -79,7 +81,30 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
     data = await read_model(request, VoiceAgentRequest)
     session_id = data.session_id
     require(request, Role.CANDIDATE, session_id=session_id)
-    app = request.app
+    agent_id, stored_provider, cached = await _session_agent(request.app, session_id)
+    provider = OFFLINE if _provider_of(stored_provider, agent_id) == OFFLINE else ELEVENLABS
+    # Outside the creation lock, and at every call: a signed URL is good for one conversation.
+    signed_url = await _signed_url(request.app, agent_id, provider)
+    return model_response(
+        VoiceAgentResponse(
+            agent_id=agent_id, cached=cached, provider=provider, signed_url=signed_url
+        )
+    )
+
+
+async def _signed_url(app: web.Application, agent_id: str, provider: str) -> str | None:
+    if provider == ELEVENLABS:
+        return await app[VOICE_AGENTS].get_signed_url(agent_id)
+    base = app[SETTINGS].elevenlabs_conversation_url
+    if base is None:
+        return None
+    return f"{base.rstrip('/')}/v1/convai/conversation?agent_id={quote(agent_id, safe='')}"
+
+
+async def _session_agent(
+    app: web.Application, session_id: uuid.UUID
+) -> tuple[str, str | None, bool]:
+    """The session's agent as (id, stored provider, cached), created on first use."""
     pool = app[POOL]
     provider = app[SETTINGS].voice_agent_provider
 
@@ -90,7 +115,7 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
         raise _session_ended(status)
     cached = await store.cached_agent(pool, session_id)
     if cached is not None:
-        return _answer(cached[0], cached[1], cached=True)
+        return cached[0], cached[1], True
 
     client = app[VOICE_AGENTS]
     if provider == ELEVENLABS and not client.configured:
@@ -110,7 +135,7 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
             if setup_.voice_agent_id is not None:  # the other click won the lock
                 if provider == ELEVENLABS:
                     await store.forget_agent_attempt(conn, session_id)
-                return _answer(setup_.voice_agent_id, setup_.voice_agent_provider, cached=True)
+                return setup_.voice_agent_id, setup_.voice_agent_provider, True
             if setup_.persona is None or setup_.scenario is None:
                 raise ConflictError("session has no persona or scenario selected")
             persona, scenario = setup_.persona, setup_.scenario
@@ -137,18 +162,7 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
                 )
             await store.store_agent(conn, session_id, agent_id, provider, prompt, first)
     log.info("voice agent %s (%s) stored for session %s", agent_id, provider, session_id)
-    return _answer(agent_id, provider, cached=False)
-
-
-def _answer(agent_id: str, provider: str | None, *, cached: bool) -> web.Response:
-    resolved = _provider_of(provider, agent_id)
-    return model_response(
-        VoiceAgentResponse(
-            agent_id=agent_id,
-            cached=cached,
-            provider=OFFLINE if resolved == OFFLINE else ELEVENLABS,
-        )
-    )
+    return agent_id, provider, False
 
 
 class AgentSweeper:

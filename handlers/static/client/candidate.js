@@ -659,7 +659,9 @@ export function connectCandidate(options) {
       fromCorrection(event);
       if (prev.onAgentResponseCorrection) prev.onAgentResponseCorrection(event);
     };
+    let created = null; // the conversation these options started (SDKs with the callback)
     options.onConversationCreated = (conversation) => {
+      created = conversation;
       attachConversation(conversation);
       if (prev.onConversationCreated) prev.onConversationCreated(conversation);
     };
@@ -668,7 +670,9 @@ export function connectCandidate(options) {
       if (prev.onConnect) prev.onConnect(props);
     };
     options.onDisconnect = (details) => {
-      sink = null; // the call is over: commands wait (unacked) for the next one
+      // The call is over: commands wait (unacked) for the next one. A late disconnect of an
+      // earlier call must not detach a newer one.
+      if (sink && (created === null || sink.owner === created)) sink = null;
       if (prev.onDisconnect) prev.onDisconnect(details);
     };
     Object.defineProperty(options, WRAPPED, { value: true });

@@ -349,3 +349,14 @@ def test_load_script_reads_the_seed_transcripts(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text('[{"role": "assistant", "text": "long answer", "corrected": "long"}]')
     assert load_script(good) == [ScriptLine("assistant", "long answer", "long")]
+
+
+async def test_delay_fault_holds_the_next_event() -> None:
+    server = await _server(faults=Faults(delay_s=30.0), init_wait_s=0.01)
+    try:
+        async with connect(server.url("a")) as ws:
+            assert (await _events(ws, 1))[0]["type"] == "conversation_initiation_metadata"
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.3)
+    finally:
+        await server.stop()

@@ -423,11 +423,12 @@ export function connectCandidate(options) {
       if (ws) drop(ws, "resending after an error");
       return;
     }
-    const index = frame.ref === undefined ? -1 : state.queue.findIndex((e) => e.frame.ref === frame.ref);
+    const ref = typeof frame.ref === "string" ? frame.ref : null;
+    const index = ref === null ? -1 : state.queue.findIndex((e) => e.frame.ref === ref);
     const dropped = index >= 0 ? state.queue.splice(index, 1)[0].frame : undefined;
     if (dropped) persist();
     // Resending cannot help (validation_error, text_too_long, seq_conflict, …): drop and report.
-    report(code, String(frame.message ?? ""), dropped ? { frame: dropped } : { ref: frame.ref });
+    report(code, String(frame.message ?? ""), dropped ? { frame: dropped } : { ref });
     pump();
   }
 

@@ -573,6 +573,33 @@ describe("commands and the ElevenLabs SDK", () => {
     assert.deepEqual(conv.updates, ["x"]);
   });
 
+  test("a conversation alone: its own options' callbacks are wrapped in place", async () => {
+    // What @elevenlabs/client does: copies the startSession options onto the instance and
+    // calls this.options.onMessage(...) at each event.
+    const seen = [];
+    const conv = fakeConversation();
+    conv.options = { onMessage: (m) => seen.push(m.message), onDisconnect: () => {} };
+    const sdkEmits = (props) => conv.options.onMessage(props);
+    const ctx = setup();
+    assert.equal(ctx.client.attachElevenLabs(conv), conv);
+    ctx.client.attachElevenLabs(conv); // again: no double wrapping, no double frames
+    const socket = greet(ctx);
+    sdkEmits({ source: "ai", role: "agent", message: "Hello from the SDK" });
+    conv.options.onAgentResponseCorrection({ corrected_agent_response: "Hello" });
+    assert.deepEqual(seen, ["Hello from the SDK"]);
+    assert.deepEqual(socket.sent.map((f) => [f.type, f.text]), [
+      ["transcript", "Hello from the SDK"],
+      ["transcript_correction", "Hello"],
+    ]);
+    socket.deliver(command("c1", "context_update", { text: "x" }));
+    await flush();
+    assert.deepEqual(conv.updates, ["x"]);
+    conv.options.onDisconnect({ reason: "agent" });
+    socket.deliver(command("c2", "context_update", { text: "y" }));
+    await flush();
+    assert.deepEqual(conv.updates, ["x"], "detached when the call disconnected");
+  });
+
   test("onAgentResponseCorrection corrects the last agent message", () => {
     const ctx = setup();
     const options = ctx.client.attachElevenLabs({});

@@ -643,7 +643,7 @@ export function connectCandidate(options) {
   // The SDK takes its callbacks only as options of `Conversation.startSession` (it copies them;
   // there is no subscribe method on the conversation), so the options object is wrapped before
   // the session starts; `onConversationCreated` (SDKs that have it) attaches the conversation.
-  function wrapOptions(options) {
+  function wrapOptions(options, conversation = null) {
     if (options[WRAPPED]) return options;
     const prev = {
       onMessage: options.onMessage,
@@ -660,7 +660,7 @@ export function connectCandidate(options) {
       fromCorrection(event);
       if (prev.onAgentResponseCorrection) prev.onAgentResponseCorrection(event);
     };
-    let created = null; // the conversation these options started (SDKs with the callback)
+    let created = conversation; // the conversation these options started, once known
     options.onConversationCreated = (conversation) => {
       created = conversation;
       attachConversation(conversation);
@@ -687,6 +687,13 @@ export function connectCandidate(options) {
    */
   function attachElevenLabs(target) {
     if (target && typeof target.sendContextualUpdate === "function") {
+      // Current SDKs keep the (copied) options on the conversation and read their callbacks
+      // from there at each event: wrapping them in place subscribes after the fact too. Passing
+      // the options before startSession remains the way that does not depend on it.
+      const own = target.options;
+      if (own && typeof own === "object" && typeof own.onMessage === "function") {
+        wrapOptions(own, target);
+      }
       return attachConversation(target);
     }
     if (target && typeof target === "object") return wrapOptions(target);

@@ -573,6 +573,21 @@ describe("commands and the ElevenLabs SDK", () => {
     assert.deepEqual(conv.updates, ["x"]);
   });
 
+  test("the documented flow: options wrapped, copied by the SDK, then the conversation", async () => {
+    const ctx = setup();
+    const seen = [];
+    const options = ctx.client.attachElevenLabs({ signedUrl: "wss://x", onMessage: (m) => seen.push(m) });
+    // Conversation.startSession: full = {...defaults, ...options}; instance.options = full
+    const conv = fakeConversation();
+    conv.options = { onMessage: () => {}, onAgentResponseCorrection: () => {}, ...options };
+    conv.options.onConversationCreated(conv);
+    ctx.client.attachElevenLabs(conv);
+    const socket = greet(ctx);
+    conv.options.onMessage({ source: "user", role: "user", message: "once" });
+    assert.deepEqual(socket.transcripts().map((f) => f.text), ["once"], "one frame, not two");
+    assert.equal(seen.length, 1);
+  });
+
   test("a conversation alone: its own options' callbacks are wrapped in place", async () => {
     // What @elevenlabs/client does: copies the startSession options onto the instance and
     // calls this.options.onMessage(...) at each event.

@@ -638,13 +638,15 @@ export function connectCandidate(options) {
     return conversation;
   }
 
-  const WRAPPED = Symbol.for("interview-gateway.candidate.wrapped");
+  // Our wrappers, to recognise options wrapped already: the SDK copies the options object
+  // (spread), so a marker property would not survive, but the functions do.
+  const ours = new WeakSet();
 
   // The SDK takes its callbacks only as options of `Conversation.startSession` (it copies them;
   // there is no subscribe method on the conversation), so the options object is wrapped before
   // the session starts; `onConversationCreated` (SDKs that have it) attaches the conversation.
   function wrapOptions(options, conversation = null) {
-    if (options[WRAPPED]) return options;
+    if (ours.has(options.onMessage)) return options;
     const prev = {
       onMessage: options.onMessage,
       onAgentResponseCorrection: options.onAgentResponseCorrection,
@@ -676,7 +678,7 @@ export function connectCandidate(options) {
       if (sink && (created === null || sink.owner === created)) sink = null;
       if (prev.onDisconnect) prev.onDisconnect(details);
     };
-    Object.defineProperty(options, WRAPPED, { value: true });
+    for (const name of Object.keys(prev)) ours.add(options[name]);
     return options;
   }
 

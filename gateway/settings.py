@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     voice_agent_provider: VoiceAgentProvider = Field(
         "elevenlabs", validation_alias=_env("VOICE_AGENT_PROVIDER")
     )
+    # Offline agents: the ws(s):// base of a local fake conversation server; their "signed" URL
+    # is {base}/v1/convai/conversation?agent_id=… (unset: no URL for offline agents).
+    elevenlabs_conversation_url: str | None = Field(
+        None, pattern=r"^wss?://", validation_alias=_env("ELEVENLABS_CONVERSATION_URL")
+    )
     agent_cleanup_interval_s: float = Field(
         60.0, gt=0, le=86_400, validation_alias=_env("AGENT_CLEANUP_INTERVAL")
     )

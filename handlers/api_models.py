@@ -389,3 +389,8 @@ class VoiceAgentResponse(BaseModel):
     agent_id: str
     cached: bool = Field(description="true when the session's existing agent was reused")
     provider: Literal["elevenlabs", "offline"]
+    signed_url: str | None = Field(
+        description="conversation URL to start the call with (`Conversation.startSession"
+        "({signedUrl})`): fresh from ElevenLabs at each call, valid about 15 minutes for one "
+        "conversation; offline agents: the local ELEVENLABS_CONVERSATION_URL, or null unset"
+    )

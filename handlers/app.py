@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from handlers import (
+    client_module,
     contexts,
     health,
     openapi,
@@ -40,6 +41,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     rest_transcript.setup(app)
     openapi.setup(app)
     panel_page.setup(app)
+    client_module.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)

@@ -28,7 +28,12 @@ async def elevenlabs_session(request: web.Request) -> web.Response:
     require(request, Role.CANDIDATE, session_id=data.session_id)
     agent = await request.app[VOICE_AGENTS].session_agent(data.session_id)
     return model_response(
-        VoiceAgentResponse(agent_id=agent.agent_id, cached=agent.cached, provider=agent.provider)
+        VoiceAgentResponse(
+            agent_id=agent.agent_id,
+            cached=agent.cached,
+            provider=agent.provider,
+            signed_url=agent.signed_url,
+        )
     )
 
 

@@ -21,7 +21,8 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 import aiohttp
 
@@ -75,6 +76,9 @@ class SessionAgent:
     agent_id: str
     provider: str  # OFFLINE or ELEVENLABS
     cached: bool
+    # Where the candidate's browser opens the conversation (one conversation, ~15 minutes):
+    # ElevenLabs' signed URL for a private agent, or the configured local conversation server.
+    signed_url: str | None = None
 
 
 def _agent(agent_id: str, provider: str | None, *, cached: bool) -> SessionAgent:
@@ -82,14 +86,34 @@ def _agent(agent_id: str, provider: str | None, *, cached: bool) -> SessionAgent
 
 
 class VoiceAgents:
-    """Get-or-create of a session's agent."""
+    """Get-or-create of a session's agent, and a fresh signed URL for it at every call."""
 
-    def __init__(self, pool: Pool, client: ElevenLabsClient, provider: str) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        client: ElevenLabsClient,
+        provider: str,
+        conversation_url: str | None = None,
+    ) -> None:
         self._pool = pool
         self.client = client
         self.provider = provider
+        self._conversation_url = conversation_url
 
     async def session_agent(self, session_id: uuid.UUID) -> SessionAgent:
+        agent = await self._get_or_create(session_id)
+        # Outside the creation lock, and at every call: a signed URL is good for one conversation.
+        return replace(agent, signed_url=await self._signed_url(agent))
+
+    async def _signed_url(self, agent: SessionAgent) -> str | None:
+        if agent.provider == ELEVENLABS:
+            return await self.client.get_signed_url(agent.agent_id)
+        if self._conversation_url is None:
+            return None
+        base = self._conversation_url.rstrip("/")
+        return f"{base}/v1/convai/conversation?agent_id={quote(agent.agent_id, safe='')}"
+
+    async def _get_or_create(self, session_id: uuid.UUID) -> SessionAgent:
         pool, client, provider = self._pool, self.client, self.provider
         status = await store.session_status(pool, session_id)
         if status is None:
@@ -232,7 +256,10 @@ async def voice_agents(
         sweeper = AgentSweeper(pool, client, settings.agent_cleanup_interval_s)
         task = asyncio.create_task(sweeper.run(), name="agent-sweeper")
         try:
-            yield VoiceAgents(pool, client, settings.voice_agent_provider), sweeper
+            agents = VoiceAgents(
+                pool, client, settings.voice_agent_provider, settings.elevenlabs_conversation_url
+            )
+            yield agents, sweeper
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

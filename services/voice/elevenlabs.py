@@ -1,10 +1,15 @@
-"""ElevenLabs Conversational AI adapter: create, find and delete agents over aiohttp's client.
+"""ElevenLabs Conversational AI adapter: create, find and delete agents, and get signed
+conversation URLs, over aiohttp's client.
 
 Failures are classified once: 429, 5xx, timeouts and connection errors are retried with
 exponential backoff and full jitter (a 429's `Retry-After` is honoured up to the cap); any other
 answer is final. When retries run out the caller gets `UpstreamError` (502) with a plain
 message, and the log gets ElevenLabs' own error text. The API key only ever travels in the
 `xi-api-key` header; it is never logged or put in a message.
+
+Agents are created private (`platform_settings.auth.enable_auth`): a conversation needs a signed
+URL (`get_signed_url`, valid about 15 minutes for one conversation), which the gateway hands to
+the candidate's browser instead of the API key.
 
 Creating an agent is not idempotent, and a timeout, a dropped connection or a 5xx leaves it
 unknown whether ElevenLabs created the agent anyway (a 429 means it did not). With
@@ -119,7 +124,11 @@ class ElevenLabsClient:
         }
         if language:
             agent["language"] = language
-        body = {"name": name, "conversation_config": {"agent": agent}}
+        body = {
+            "name": name,
+            "conversation_config": {"agent": agent},
+            "platform_settings": {"auth": {"enable_auth": True}},  # signed URLs only
+        }
         request = self._request("POST", "/v1/convai/agents/create", body)
         what = "create agent"
 
@@ -164,6 +173,20 @@ class ElevenLabsClient:
                         _LIST_PAGES_MAX, name)
         found.sort(key=lambda item: item[0])  # stable: ElevenLabs' order breaks ties
         return [agent_id for _created, agent_id in found]
+
+    async def get_signed_url(self, agent_id: str) -> str:
+        """A fresh signed conversation URL for a private agent (ElevenLabs: valid about 15
+        minutes, for one conversation). Never cache it: each call asks ElevenLabs again."""
+        what = "get a signed URL"
+        _status, data = await self._call(
+            "GET", "/v1/convai/conversation/get-signed-url", None, what,
+            params={"agent_id": agent_id},
+        )
+        url = data.get("signed_url") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
+            log.error("ElevenLabs %s: no usable signed_url in %.200r", what, data)
+            raise UpstreamError("ElevenLabs answered get a signed URL with a malformed body")
+        return url
 
     async def delete_agent(self, agent_id: str) -> None:
         """Delete an agent; one that is already gone (404) counts as deleted."""

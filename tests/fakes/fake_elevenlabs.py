@@ -7,7 +7,8 @@
     fake.requests                       # every request: method, path, headers, json
     await fake.stop()
 
-Scripted behaviours are consumed one per request (per endpoint: "create", "list" or "delete");
+Scripted behaviours are consumed one per request (per endpoint: "create", "list", "delete" or
+"signed_url");
 with none left the fake answers like the real API. It checks the `xi-api-key` header (401), the
 agents/create body shape and the list's query (422 `{"detail": ...}`). A `Delay` stalls and then
 answers normally, even when the client has given up by then: a stalled create still creates the
@@ -17,22 +18,31 @@ agent, like a real vendor that timed out on the way back.
     -> {"agents": [{"agent_id", "name", "tags", "created_at_unix_secs"}], "has_more",
         "next_cursor"}  (search: case-insensitive substring of the name; newest first unless
         sort_direction=asc)
+
+    GET /v1/convai/conversation/get-signed-url?agent_id=
+    -> {"signed_url":
+        "<conversation_url>/v1/convai/conversation?agent_id=…&conversation_signature=…"}
+       (404 for an unknown agent, 422 without agent_id). The signature is recorded in
+       `signatures`, which the fake conversation server (fake_elevenlabs_conversation.py) redeems:
+       single use, for that agent, within `SignatureBook.ttl_s`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
-__all__ = ["Delay", "Fail", "FakeElevenLabs", "Garbage", "Recorded"]
+__all__ = ["Delay", "Fail", "FakeElevenLabs", "Garbage", "Recorded", "SignatureBook"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,37 @@ class Recorded:
     query: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class SignatureBook:
+    """Conversation signatures of signed URLs: issued by the HTTP fake, redeemed by the fake
+    conversation socket. Each is good once, for its agent, for `ttl_s` (ElevenLabs: 15 minutes).
+    """
+
+    ttl_s: float = 900.0
+    clock: Callable[[], float] = time.time
+    issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (agent, expiry)
+    redeemed: list[str] = field(default_factory=list)
+
+    def issue(self, agent_id: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self.issued[token] = (agent_id, self.clock() + self.ttl_s)
+        return token
+
+    def redeem(self, token: str, agent_id: str) -> str | None:
+        """Why `token` does not open a conversation with `agent_id` (None: it does, once)."""
+        found = self.issued.get(token)
+        if found is None:
+            return "unknown or already used conversation_signature"
+        owner, expiry = found
+        if owner != agent_id:
+            return "conversation_signature is for another agent"
+        del self.issued[token]
+        if self.clock() > expiry:
+            return "conversation_signature expired"
+        self.redeemed.append(token)
+        return None
+
+
 def _shape_error(body: Any) -> str | None:
     """Why an agents/create body is malformed (None when it is fine)."""
     if not isinstance(body, dict):
@@ -85,6 +126,11 @@ def _shape_error(body: Any) -> str | None:
         return "conversation_config.agent.first_message: a string is required"
     if "language" in agent and not isinstance(agent["language"], str):
         return "conversation_config.agent.language: a string is required"
+    platform = body.get("platform_settings")
+    if platform is not None:
+        auth = platform.get("auth") if isinstance(platform, dict) else None
+        if not isinstance(auth, dict) or not isinstance(auth.get("enable_auth", False), bool):
+            return "platform_settings.auth.enable_auth: a boolean is required"
     return None
 
 
@@ -96,6 +142,8 @@ class FakeElevenLabs:
     deleted: list[str] = field(default_factory=list)
     base_url: str = ""
     clock: Callable[[], float] = time.time  # created_at_unix_secs of new agents
+    signatures: SignatureBook = field(default_factory=SignatureBook)
+    conversation_url: str = "wss://api.elevenlabs.io"  # where signed URLs point (a fake's ws_url)
     _scripts: dict[str, deque[Behaviour]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -114,6 +162,10 @@ class FakeElevenLabs:
     def list_calls(self) -> list[Recorded]:
         return [r for r in self.calls("GET") if r.path == "/v1/convai/agents"]
 
+    @property
+    def signed_url_calls(self) -> list[Recorded]:
+        return self.calls("GET", "/v1/convai/conversation/get-signed-url")
+
     def add_agent(self, name: str, created_at: int | None = None) -> str:
         """An agent that exists at the vendor without the gateway having created it (now)."""
         agent_id = f"agent_{next(self._ids):04d}"
@@ -126,6 +178,7 @@ class FakeElevenLabs:
         app.router.add_post("/v1/convai/agents/create", self._create)
         app.router.add_get("/v1/convai/agents", self._list)
         app.router.add_delete("/v1/convai/agents/{agent_id}", self._delete)
+        app.router.add_get("/v1/convai/conversation/get-signed-url", self._signed_url)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -237,3 +290,18 @@ class FakeElevenLabs:
             return web.json_response({"detail": "agent not found"}, status=404)
         self.deleted.append(agent_id)
         return web.json_response({})
+
+    async def _signed_url(self, request: web.Request) -> web.Response:
+        rec, early = await self._admit(request, "signed_url")
+        if early is not None:
+            return early
+        agent_id = rec.query.get("agent_id")
+        if not agent_id:
+            return web.json_response({"detail": "agent_id: field required"}, status=422)
+        if agent_id not in self.agents:
+            return web.json_response({"detail": "agent not found"}, status=404)
+        query = urlencode(
+            {"agent_id": agent_id, "conversation_signature": self.signatures.issue(agent_id)}
+        )
+        base = self.conversation_url.rstrip("/")
+        return web.json_response({"signed_url": f"{base}/v1/convai/conversation?{query}"})

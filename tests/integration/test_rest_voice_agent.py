@@ -72,6 +72,7 @@ async def test_creates_then_reuses_agent(
     resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
     first = await resp.json()
+    assert first.pop("signed_url").startswith("wss://")
     assert first == {"agent_id": "agent_0001", "cached": False, "provider": "elevenlabs"}
     [call] = fake.create_calls
     assert call.headers["xi-api-key"] == KEY
@@ -84,6 +85,7 @@ async def test_creates_then_reuses_agent(
     assert agent["first_message"].startswith("Hi, this is Sarah Chen.")
 
     again = await (await el_client.post(URL, json={"session_id": sid}, headers=cand)).json()
+    assert again.pop("signed_url").startswith("wss://")
     assert again == {"agent_id": "agent_0001", "cached": True, "provider": "elevenlabs"}
     assert len(fake.create_calls) == 1
     row = await pool.fetchrow(
@@ -366,8 +368,9 @@ async def test_create_timed_out_but_made_the_agent_retry_adopts_it(
     with caplog.at_level(logging.INFO, logger="services.voice.elevenlabs"):
         resp = await client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
-    assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
-                                 "provider": "elevenlabs"}
+    body = await resp.json()
+    assert body.pop("signed_url").startswith("wss://")
+    assert body == {"agent_id": "agent_0001", "cached": False, "provider": "elevenlabs"}
     assert list(fake.agents) == ["agent_0001"]
     assert len(fake.create_calls) == 1
     [lookup] = fake.list_calls
@@ -414,8 +417,9 @@ async def test_lost_create_then_5xx_next_request_adopts_without_creating(
     await _wait_for_agents(fake, 1)
     resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200
-    assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
-                                 "provider": "elevenlabs"}
+    body = await resp.json()
+    assert body.pop("signed_url").startswith("wss://")
+    assert body == {"agent_id": "agent_0001", "cached": False, "provider": "elevenlabs"}
     assert len(fake.create_calls) == 3 and fake.deleted == []
     assert await pool.fetchval(STORED, uuid.UUID(sid)) == "agent_0001"
     assert await pool.fetchval(ATTEMPTS, uuid.UUID(sid)) == 0

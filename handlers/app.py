@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.settings import Settings
 from handlers import (
     analysis_runner,
+    app_metrics,
     health,
     openapi,
     panel_page,
@@ -49,6 +50,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[METRICS] = Metrics.create()
+    app_metrics.setup(app)
     app[SESSION_ENDED_HOOKS] = []
     app.cleanup_ctx.append(_pool_ctx)
     health.setup(app)

@@ -23,7 +23,7 @@ from gateway.batcher import YIELD_EVERY, BatcherClosed, GroupCommitter
 from gateway.bus import Audience, BusMessage, EventBus
 from gateway.errors import ErrorCode, GatewayError, NotFoundError
 from gateway.hub import SessionHub, SessionState
-from gateway.metrics import REGISTRY
+from gateway.metrics import ACK_BUCKETS, COMMIT_BUCKETS, counter, histogram
 from gateway.ports import SessionSeed
 from gateway.protocol import encode
 from gateway.scheduler import Trigger
@@ -39,21 +39,28 @@ __all__ = ["ApplyOutcome", "FrameRejected", "LiveService"]
 
 log = logging.getLogger("gateway.live")
 
-_frames_total = REGISTRY.counter(
+_frames_total = counter(
     "gateway_transcript_frames_total", "transcript frames by outcome", ("outcome",)
 )
-_commit_batches = REGISTRY.histogram(
-    "gateway_commit_batch_seconds", "group commit: one batch's transaction"
+_commit_batches = histogram(
+    "gateway_commit_batch_seconds", "group commit: one batch's transaction", COMMIT_BUCKETS
 )
-_delivery_batches = REGISTRY.histogram(
-    "gateway_commit_delivery_seconds", "group commit: publishing and acking a committed batch"
+_delivery_batches = histogram(
+    "gateway_commit_delivery_seconds",
+    "group commit: publishing and acking a committed batch",
+    COMMIT_BUCKETS,
 )
-_commit_rows = REGISTRY.counter("gateway_commit_rows_total", "rows written by group commit")
-_events_total = REGISTRY.counter("gateway_events_published_total", "events published", ("type",))
-_event_log_batches = REGISTRY.counter(
+_ack_seconds = histogram(
+    "gateway_ack_seconds",
+    "transcript frame queued for group commit until its ack is handed to the socket",
+    ACK_BUCKETS,
+)
+_commit_rows = counter("gateway_commit_rows_total", "rows written by group commit")
+_events_total = counter("gateway_events_published_total", "events published", ("type",))
+_event_log_batches = counter(
     "gateway_event_log_batches_total", "transactions of the lifecycle events' group commit"
 )
-_event_log_items = REGISTRY.counter(
+_event_log_items = counter(
     "gateway_event_log_items_total", "emits (one session's events) in those transactions"
 )
 
@@ -138,6 +145,7 @@ class LiveService:
             key=_session_of,
             deliver=self._deliver,
             on_batch=self._on_batch,
+            on_answered=_ack_seconds.observe,
         )
         self.event_log: GroupCommitter[_Emit, list[BusMessage] | Exception] = GroupCommitter(
             self._store_events,
@@ -198,7 +206,7 @@ class LiveService:
     def publish(self, messages: list[BusMessage]) -> None:
         for message in messages:
             self.bus.publish(message)
-            _events_total.inc(1, message.audience.value)
+            _events_total.labels(message.audience.value).inc()
 
     async def emit_now(self, session_id: uuid.UUID, events: list[dict[str, Any]]) -> None:
         """Store and publish `events` in a transaction of their own, shared with whatever other
@@ -286,7 +294,7 @@ class LiveService:
             frame = pending.frame
             if i and i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # fan-out of a big batch: let other sockets in between
-            _frames_total.inc(1, result.outcome.value)
+            _frames_total.labels(result.outcome.value).inc()
             if result.outcome is not FrameOutcome.STORED:
                 continue
             assert result.event_id is not None and result.message_count is not None

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from gateway.bus import LocalBus
 from gateway.errors import CloseCode
-from gateway.metrics import REGISTRY
 from handlers import looplag, ws
 from handlers.keys import CONNECTIONS, DSN, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from handlers.live import LiveService
@@ -33,17 +32,6 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         await pg_bus.start()
     app[LIVE] = live
     app[SESSION_ENDED_HOOKS].append(live.session_ended)
-    REGISTRY.gauge(
-        "gateway_sessions_live", "sessions held by the hub", lambda: float(len(live.hub))
-    )
-    REGISTRY.gauge(
-        "gateway_ws_open", "open WebSocket connections", lambda: float(len(app[CONNECTIONS]))
-    )
-    REGISTRY.gauge(
-        "gateway_commit_queue",
-        "frames waiting for group commit",
-        lambda: float(len(live.committer)),
-    )
     await live.start()
     evictor = asyncio.get_running_loop().create_task(_evict_idle(live), name="hub-evictor")
     yield

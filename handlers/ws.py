@@ -33,7 +33,7 @@ from gateway.errors import (
     UnavailableError,
 )
 from gateway.hub import SessionState
-from gateway.metrics import REGISTRY
+from gateway.metrics import counter
 from gateway.outbox import Outbox
 from gateway.protocol import (
     AnalyzeFrame,
@@ -65,9 +65,9 @@ MAX_BACKLOG = 5000
 MAX_UNACKED = 512
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the transport before writes go via the outbox
 
-_connections = REGISTRY.counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
-_closed_slow = REGISTRY.counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
-_errors = REGISTRY.counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
+_connections = counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
+_closed_slow = counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
+_errors = counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
 
 
 class GoneError(GatewayError):
@@ -141,7 +141,7 @@ class Connection:
         self.outbox.put(encode(frame))
 
     def error(self, code: ErrorCode | str, message: str, ref: str | None = None) -> None:
-        _errors.inc(1, str(code))
+        _errors.labels(str(code)).inc()
         self.outbox.put(encode_error(code, message, ref))
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
@@ -296,7 +296,7 @@ async def _accept(
     conn = Connection(ws, kind, session_id)
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
-    _connections.inc(1, kind)
+    _connections.labels(kind).inc()
     guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
     return state, live, conn, guard
 

@@ -33,6 +33,7 @@ from gateway.errors import (
     UnavailableError,
 )
 from gateway.hub import SessionState
+from gateway.logs import ConnectionLog, connection_log
 from gateway.metrics import counter
 from gateway.outbox import Outbox
 from gateway.protocol import (
@@ -88,9 +89,11 @@ class Connection:
     expiry: asyncio.TimerHandle | None = None
     transport: Any = None
     acks: list[bytes] = field(default_factory=list)
+    log: ConnectionLog = field(init=False)
 
     def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        self.log = connection_log(log, self.session_id)  # this task's lines carry the ids too
         self.transport = transport
         self.outbox = Outbox(
             self._send, max_items, self._overflow, self._write_now if transport else None
@@ -123,7 +126,7 @@ class Connection:
 
     def _overflow(self) -> None:
         _closed_slow.inc()
-        log.info("%s socket for %s could not keep up; closing 1013", self.kind, self.session_id)
+        self.log.info("%s socket could not keep up; closing 1013", self.kind)
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "slow consumer: reconnect with ?after=")
 
     def ack(self, data: bytes) -> None:
@@ -175,6 +178,7 @@ class Connection:
 async def _release(request: web.Request, conn: Connection) -> None:
     request.app[CONNECTIONS].discard(conn)
     await conn.finish()
+    conn.log.debug("%s socket closed (%s)", conn.kind, conn.ws.close_code)
 
 
 _teardowns: set[asyncio.Task[None]] = set()
@@ -297,6 +301,7 @@ async def _accept(
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.labels(kind).inc()
+    conn.log.debug("%s socket open", kind)
     guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
     return state, live, conn, guard
 
@@ -442,7 +447,7 @@ async def _panel_frame(
     except GatewayError as err:
         conn.error(err.code, err.message, ref or (str(getattr(frame, "suggestion_id", "")) or None))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        log.warning("panel frame failed for %s: %s", state.session_id, err)
+        conn.log.warning("panel frame failed: %s", err)
         conn.error(ErrorCode.UNAVAILABLE, "database unavailable; try again", ref)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from gateway import logs
 from gateway.auth import Role, issue_token
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
@@ -203,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise SettingsError("--rate must be positive")
     settings = load_settings(**overrides)
-    logging.getLogger().setLevel(settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # keep the demo output legible
     try:
         load_transcript(args.transcript)  # fail before starting a database

@@ -30,7 +30,7 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
-def upstream_lines(servers: Sequence[str], max_fails: int = 1, fail_timeout_s: int = 5) -> str:
+def upstream_lines(servers: Sequence[str], max_fails: int = 3, fail_timeout_s: int = 2) -> str:
     if not servers:
         raise ValueError("at least one upstream server")
     return "\n".join(

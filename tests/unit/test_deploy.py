@@ -67,7 +67,7 @@ def test_render_cli_writes_the_site() -> None:
         text=True,
         check=True,
     ).stdout
-    assert "server 10.0.0.1:8081 max_fails=1 fail_timeout=5s;" in out
+    assert "server 10.0.0.1:8081 max_fails=3 fail_timeout=2s;" in out
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")

@@ -13,11 +13,23 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.access(p, os.X_OK)), None
 )
+
+
+def require_nginx() -> str:
+    """nginx's path; without it the test skips with a hint, except in CI (`CI=true`): fails."""
+    if NGINX is not None:
+        return NGINX
+    message = "nginx is not installed: run `apt-get install nginx` for the balancer tests"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def render_module() -> ModuleType:

@@ -38,12 +38,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bench.procs import free_port
 from gateway.auth import Role, issue_token
 from tests.conftest import TEST_SECRET, create_session
-from tests.deployfiles import NGINX, REPO, Nginx, write_nginx_config
+from tests.deployfiles import REPO, Nginx, require_nginx, write_nginx_config
 
 pytestmark = [
     pytest.mark.faults,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run installs it)"),
 ]
 
 FRAMES = 400
@@ -292,6 +291,7 @@ async def _until(check: Callable[[], bool], what: str, panel: Panel, within: flo
 
 @pytest.fixture
 async def gateways(tmp_path: Path, db_dsn: str) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    require_nginx()  # before starting anything
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
     env.update(
         DATABASE_URL=db_dsn,

@@ -13,7 +13,13 @@ import pytest
 from pydantic import AliasChoices
 
 from gateway.settings import Settings, load_settings
-from tests.deployfiles import DEPLOY, NGINX, check_config, render_module, write_nginx_config
+from tests.deployfiles import (
+    DEPLOY,
+    check_config,
+    render_module,
+    require_nginx,
+    write_nginx_config,
+)
 
 ENV_FILE = DEPLOY / "gateway.env.example"
 UNIT = DEPLOY / "systemd" / "interview-gateway@.service"
@@ -48,8 +54,8 @@ def test_render_refuses_a_missing_placeholder() -> None:
         render.render("listen {{LISTEN}}; {{UPSTREAM}}", {"LISTEN": "80"})
 
 
-@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run installs it)")
 def test_nginx_config_renders_and_passes_nginx_t(tmp_path: Path) -> None:
+    require_nginx()
     main = write_nginx_config(tmp_path, 18080, ["127.0.0.1:18081", "127.0.0.1:18082"])
     result = check_config(main)
     assert result.returncode == 0, result.stderr

@@ -40,7 +40,7 @@ pytest: $(VENV)/.installed-dev
 test: lint typecheck contracts pytest
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/interview-gateway bench
+	$(BIN)/interview-gateway-bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,14 +18,11 @@ the transcript); provider error text is redacted before it is logged or raised.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import math
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import openai
 import orjson
@@ -41,6 +38,7 @@ from pydantic import ValidationError
 from analysis.errors import AnalysisError, AnalysisErrorReason
 from analysis.models import AnalysisResult, TranscriptLine, analysis_json_schema
 from analysis.prompt import build_messages
+from analysis.retry import RetryPolicy, retry_after_seconds
 from analysis.rubrics import Rubric
 
 __all__ = ["DEFAULT_MODEL", "SCHEMA_NAME", "OpenAIAnalyzer", "RetryPolicy"]
@@ -53,36 +51,6 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 _SECRET = re.compile(r"\b(?:sk|rk|sess)-[A-Za-z0-9_\-*]{4,}")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter between attempts.
-
-    Delay before attempt n+1 is ``min(max_delay, base_delay * 2**(n-1))``, of which the
-    upper ``jitter`` fraction is random, so concurrent sessions hit by the same outage do
-    not retry in lockstep. A 429's retry-after wins when present, capped at
-    ``max_retry_after`` (a live meter is useless minutes later).
-    """
-
-    max_attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 4.0
-    max_retry_after: float = 10.0
-    jitter: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("delays must be >= 0")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be within 0..1")
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Delay after failed attempt number ``attempt`` (1-based)."""
-        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return delay * (1 - self.jitter) + delay * self.jitter * rng.random()
 
 
 class _AttemptFailed(Exception):
@@ -129,28 +97,6 @@ def _is_schema_unsupported(error: openai.BadRequestError) -> bool:
         str(part) for part in (body.get("message"), body.get("param"), body.get("code"))
     ).lower()
     return "response_format" in text or "json_schema" in text
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            value = float(headers["retry-after-ms"]) / 1000
-            return value if math.isfinite(value) and value >= 0 else None
-    except ValueError:
-        pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        value = when.timestamp() - time.time()
-    return max(0.0, value) if math.isfinite(value) else None
 
 
 def _to_params(messages: Sequence[Mapping[str, str]]) -> list[ChatCompletionMessageParam]:
@@ -339,10 +285,7 @@ class OpenAIAnalyzer:
                         attempts=attempt,
                         status_code=failure.status_code,
                     ) from None
-                delay = self.retry.backoff(attempt, self._rng)
-                if failure.retry_after is not None:
-                    delay = min(failure.retry_after, self.retry.max_retry_after)
-                await self._sleep(delay)
+                await self._sleep(self.retry.delay(attempt, failure.retry_after, self._rng))
 
     def _observe(self, outcome: str, started: float) -> None:
         if self._on_attempt is not None:
@@ -372,7 +315,7 @@ class OpenAIAnalyzer:
             raise _AttemptFailed(
                 "rate_limited",
                 _provider_message(exc, self._secrets),
-                retry_after=_retry_after(exc.response.headers),
+                retry_after=retry_after_seconds(exc.response.headers),
                 status_code=exc.status_code,
             ) from None
         except openai.BadRequestError as exc:

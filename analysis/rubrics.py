@@ -23,7 +23,9 @@ __all__ = [
     "RUBRICS",
     "Factor",
     "Rubric",
+    "canonical_blueprint",
     "rubric_for",
+    "rubric_payload",
 ]
 
 # Factor names become JSON object keys in the strict schema and in stored meter_factors.
@@ -372,6 +374,23 @@ _BY_LOWER = {name.lower(): name for name in RUBRICS}
 
 def _resolve(blueprint: str) -> str | None:
     return _BY_LOWER.get(blueprint.strip().lower())
+
+
+def canonical_blueprint(blueprint: str) -> str:
+    """The one spelling of a blueprint named in any case; ValueError for an unknown one."""
+    name = _resolve(blueprint)
+    if name is None:
+        raise ValueError(f"unknown blueprint; one of: {', '.join(BLUEPRINTS)}")
+    return name
+
+
+def rubric_payload(rubric: Rubric) -> dict[str, object]:
+    """The rubric as panels show it (the snapshot's `session.rubric`, the `analysis` event)."""
+    return {
+        "blueprint": rubric.blueprint,
+        "title": rubric.title,
+        "factors": [{"name": f.name, "label": f.label, "weight": f.weight} for f in rubric.factors],
+    }
 
 
 def rubric_for(

@@ -286,7 +286,7 @@ async def bench_analysis(ctx: Context) -> Section:
         ),
     ]
     sec.notes += [
-        f"Loop lag: `gateway_event_loop_lag_seconds` (`handlers/looplag.py`: a task sleeping "
+        f"Loop lag: `gateway_event_loop_lag_seconds` (`gateway/looplag.py`: a task sleeping "
         f"5 ms and recording how late it wakes), scraped from /metrics before and after {n} "
         f"sessions (one candidate, one panel each) that have stored {EVERY - 1} messages each "
         f"send their {EVERY}th at the same moment, triggering {n} analyses at once, and wait "

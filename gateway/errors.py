@@ -5,10 +5,12 @@
     ├── ForbiddenError           -- 403: valid token, wrong role or wrong session
     ├── NotFoundError            -- 404: unknown id (also a malformed UUID)
     ├── ConflictError            -- 409: the request contradicts current state
+    ├── GoneError                -- 410: the session has ended
     ├── InvalidInputError        -- 422: validation failed (details carry field paths)
     ├── BadRequestError          -- 400: malformed JSON or protocol frame
     ├── UnavailableError         -- 503: a dependency is not configured or not ready
-    └── UpstreamError            -- 502: a vendor (ElevenLabs, OpenAI) kept failing
+    ├── UpstreamError            -- 502: a vendor (ElevenLabs, OpenAI) kept failing
+    └── UpstreamTimeout          -- 504: a vendor did not answer in time
 
 REST answers `{"error": {"code", "message", "details"}}`; WebSocket answers an `error` frame
 with the same code and keeps the socket open unless the close code table says otherwise.
@@ -27,10 +29,12 @@ __all__ = [
     "ErrorCode",
     "ForbiddenError",
     "GatewayError",
+    "GoneError",
     "InvalidInputError",
     "NotFoundError",
     "UnavailableError",
     "UpstreamError",
+    "UpstreamTimeout",
 ]
 
 
@@ -118,6 +122,13 @@ class ConflictError(GatewayError):
     default_code = ErrorCode.CONFLICT
 
 
+class GoneError(GatewayError):
+    """The session has ended: nothing more is stored or analyzed for it."""
+
+    status = 410
+    default_code = ErrorCode.SESSION_ENDED
+
+
 class InvalidInputError(GatewayError):
     status = 422
     default_code = ErrorCode.VALIDATION_ERROR
@@ -130,4 +141,9 @@ class UnavailableError(GatewayError):
 
 class UpstreamError(GatewayError):
     status = 502
+    default_code = ErrorCode.UPSTREAM_ERROR
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
     default_code = ErrorCode.UPSTREAM_ERROR

@@ -14,11 +14,11 @@ from gateway.protocol import PROTOCOL_VERSION, encode
 
 __all__ = [
     "ack",
-    "candidate_command",
     "command_delivered_event",
-    "command_event",
     "command_for_suggestion",
+    "command_frame",
     "hello",
+    "iso",
     "numbered_transcript_event",
     "presence_event",
     "session_ended_event",
@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of an optional instant: every frame writes times this way."""
     return value.isoformat() if value is not None else None
 
 
@@ -84,24 +85,18 @@ def numbered_transcript_event(head: bytes, event_id: int, message_count: int) ->
     return b'%s,"event_id":%d,"message_count":%d}' % (head[:-1], event_id, message_count)
 
 
-def _command_fields(command: Any) -> dict[str, Any]:
+def command_frame(command: Any) -> dict[str, Any]:
+    """A `command`: the same fields for the candidate (who injects it into the voice agent;
+    sent without an event id) and for panels (logged as an event)."""
     return {
+        "type": "command",
         "command_id": str(command["id"]),
         "command_type": command["command_type"],
         "payload": command["payload"],
         "source": command["source"],
         "suggestion_id": str(command["suggestion_id"]) if command["suggestion_id"] else None,
-        "created_at": _iso(command["created_at"]),
+        "created_at": iso(command["created_at"]),
     }
-
-
-def candidate_command(command: Any) -> dict[str, Any]:
-    """The frame the candidate client injects into the voice agent (no event id: not logged)."""
-    return {"type": "command", **_command_fields(command)}
-
-
-def command_event(command: Any) -> dict[str, Any]:
-    return {"type": "command", **_command_fields(command)}
 
 
 def command_for_suggestion(
@@ -136,4 +131,4 @@ def presence_event(candidate_connected: bool) -> dict[str, Any]:
 
 
 def session_ended_event(ended_at: datetime | None) -> dict[str, Any]:
-    return {"type": "session_ended", "ended_at": _iso(ended_at)}
+    return {"type": "session_ended", "ended_at": iso(ended_at)}

@@ -24,7 +24,7 @@ from gateway.bus import Audience, BusMessage
 from gateway.errors import CloseCode
 from gateway.metrics import histogram
 from gateway.outbox import Outbox
-from gateway.ports import HubStore, SessionSeed
+from gateway.ports import HubStore, SessionSeed, SessionStatus
 from gateway.wsframe import text_frame
 
 __all__ = ["CandidateLink", "PanelSubscription", "SessionHub", "SessionState"]
@@ -77,7 +77,7 @@ class CandidateLink:
 @dataclass(eq=False, slots=True)
 class SessionState:
     session_id: uuid.UUID
-    status: str
+    status: SessionStatus
     round_number: int
     blueprint: str
     language: str
@@ -93,7 +93,7 @@ class SessionState:
 
     @property
     def ended(self) -> bool:
-        return self.status in ("completed", "cancelled")
+        return self.status.ended
 
     @property
     def idle(self) -> bool:
@@ -314,7 +314,7 @@ class SessionHub:
             self._deliver_ordered(state, event_id, data)
 
     def _end(self, state: SessionState, message: BusMessage) -> None:
-        state.status = "completed"
+        state.status = SessionStatus.COMPLETED
         if message.event_id is not None:
             self._deliver_ordered(state, message.event_id, message.data)
         if state.candidate is not None:

@@ -8,11 +8,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from analysis.models import TranscriptLine
 
-__all__ = ["HubStore", "SessionSeed"]
+__all__ = ["HubStore", "SessionSeed", "SessionStatus"]
+
+
+class SessionStatus(StrEnum):
+    """`interview_sessions.status`: the values the database's check constraint allows."""
+
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (SessionStatus.COMPLETED, SessionStatus.CANCELLED)
 
 
 @dataclass(slots=True)
@@ -20,7 +34,7 @@ class SessionSeed:
     """What the hub warms a session with, read from the database."""
 
     session_id: uuid.UUID
-    status: str
+    status: SessionStatus
     round_number: int
     blueprint: str
     language: str

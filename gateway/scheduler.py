@@ -19,16 +19,25 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
-__all__ = ["AnalysisScheduler", "Trigger"]
+__all__ = ["AnalysisScheduler", "Trigger", "TriggerReason"]
 
 log = logging.getLogger(__name__)
+
+
+class TriggerReason(StrEnum):
+    """Why an analysis runs (logged with every run)."""
+
+    COUNT = "count"  # every ANALYSIS_EVERY stored messages
+    MANUAL = "manual"  # a panel's or REST request
+    RETRY = "retry"  # the automatic retry after a failed run
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
     session_id: uuid.UUID
-    reason: str  # "count" (every N messages), "manual" (panel/REST), "retry", ...
+    reason: TriggerReason
     message_count: int | None = None
     # The id the run will store under; the scheduler fills it in when absent.
     run_id: uuid.UUID | None = None

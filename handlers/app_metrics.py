@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import asyncpg
 from aiohttp import web
 
 from gateway.metrics import Gauge
 from handlers.keys import CONNECTIONS, LIVE, METRICS, POOL
+from storage.pool import Pool
 
 __all__ = ["setup"]
 
 
-def _pool_reader(app: web.Application, read: Callable[[asyncpg.Pool], int]) -> Callable[[], float]:
+def _pool_reader(app: web.Application, read: Callable[[Pool], int]) -> Callable[[], float]:
     def value() -> float:
         pool = app.get(POOL)
         return float(read(pool)) if pool is not None else 0.0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 from aiohttp import web
 
 from gateway.auth import Role
 from gateway.metrics import render
 from handlers.http import json_response, require
 from handlers.keys import METRICS, POOL, SETTINGS
+from storage.errors import DB_ERRORS
 from storage.migrate import MigrationError, pending_migrations
 
 __all__ = ["setup"]
@@ -29,7 +29,7 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(3):
             async with request.app[POOL].acquire() as conn:
                 pending = await pending_migrations(conn)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+    except DB_ERRORS as err:
         return json_response(
             {"status": "unavailable", "reason": f"database unreachable: {err}"}, 503
         )

@@ -2,53 +2,55 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import asyncpg
 from aiohttp import web
 
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from analysis.openai_analyzer import RetryPolicy as AnalysisRetryPolicy
-    from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
-    from handlers.analysis_runner import AnalysisRunner
+    from analysis.retry import RetryPolicy
     from handlers.api import ApiRoute
     from handlers.http import Metrics
-    from handlers.live import LiveService
-    from handlers.rest_voice_agent import AgentSweeper
     from handlers.ws import Connection
+    from services.analysis import AnalysisRunner
+    from services.analytics import Analytics
+    from services.catalog import Catalog
+    from services.live import LiveService
+    from services.sessions import Sessions
+    from services.voice.agents import AgentSweeper, VoiceAgents
+    from storage.pool import Pool
 
 __all__ = [
     "AGENT_SWEEPER",
     "ANALYSIS",
     "ANALYSIS_RETRY",
+    "ANALYTICS",
     "API_ROUTES",
+    "CATALOG",
     "CONNECTIONS",
     "DSN",
     "ELEVENLABS_RETRY",
     "LIVE",
     "METRICS",
     "POOL",
-    "SESSION_ENDED_HOOKS",
+    "SESSIONS",
     "SETTINGS",
     "VOICE_AGENTS",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
-POOL = web.AppKey("pool", asyncpg.Pool)
+POOL: web.AppKey[Pool] = web.AppKey("pool")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # Every REST route registered through handlers.api (the OpenAPI document is built from it).
 API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")
-# Awaited, in order, after `POST /api/sessions/{id}/end` commits (e.g. tell connected clients).
-SESSION_ENDED_HOOKS: web.AppKey[list[Callable[[uuid.UUID], Awaitable[None]]]] = web.AppKey(
-    "session_ended_hooks"
-)
-# The ElevenLabs adapter (one aiohttp ClientSession per app) and the agent clean-up sweeper.
-VOICE_AGENTS: web.AppKey[ElevenLabsClient] = web.AppKey("voice_agents")
+# The services the edge calls (built in handlers.contexts once the pool exists).
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
+ANALYTICS: web.AppKey[Analytics] = web.AppKey("analytics")
+# Voice agents (one ElevenLabs HTTP session per app) and the agent clean-up sweeper.
+VOICE_AGENTS: web.AppKey[VoiceAgents] = web.AppKey("voice_agents")
 AGENT_SWEEPER: web.AppKey[AgentSweeper] = web.AppKey("agent_sweeper")
 # Optional override of the ElevenLabs retry policy, set before startup (tests: tiny delays).
 ELEVENLABS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("elevenlabs_retry")
@@ -58,4 +60,4 @@ CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
 # The analysis engine (analyzer, scheduler, runs) and an optional override of the OpenAI
 # analyzer's retry policy, set before startup (tests: one attempt, tiny delays).
 ANALYSIS: web.AppKey[AnalysisRunner] = web.AppKey("analysis")
-ANALYSIS_RETRY: web.AppKey[AnalysisRetryPolicy] = web.AppKey("analysis_retry")
+ANALYSIS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("analysis_retry")

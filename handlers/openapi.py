@@ -14,8 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from gateway.api_models import ErrorResponse
 from handlers.api import PUBLIC, ApiRoute, ApiRoutes, add_api_routes
+from handlers.api_models import ErrorResponse
 from handlers.http import json_response
 from handlers.keys import API_ROUTES
 

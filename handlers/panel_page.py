@@ -21,7 +21,7 @@ from aiohttp import web
 from gateway.auth import Role
 from gateway.errors import NotFoundError
 from handlers.http import json_response, parse_uuid, require
-from handlers.keys import POOL
+from handlers.keys import SESSIONS
 
 __all__ = ["CSP", "PanelAssets", "setup"]
 
@@ -41,7 +41,6 @@ _PAGE_HEADERS = {
 }
 _ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
-SELECT_STATUS = "SELECT status FROM interview_sessions WHERE id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +84,7 @@ async def _session_status(request: web.Request) -> tuple[uuid.UUID, str]:
     """Authenticate like `/ws/panel/{id}` does, then look the session up (404 if unknown)."""
     session_id = parse_uuid(request.match_info["session_id"], "session")
     require(request, Role.INTERVIEWER, session_id=session_id, allow_query=True)
-    status = await request.app[POOL].fetchval(SELECT_STATUS, session_id)
-    if status is None:
-        raise NotFoundError("session not found")
-    return session_id, str(status)
+    return session_id, await request.app[SESSIONS].status(session_id)
 
 
 async def panel(request: web.Request) -> web.Response:

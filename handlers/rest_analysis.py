@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -11,22 +10,14 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from analysis.models import band_for
-from gateway.api_models import Blueprint
 from gateway.auth import Role
-from gateway.errors import (
-    ConflictError,
-    ErrorCode,
-    GatewayError,
-    NotFoundError,
-    UnavailableError,
-    UpstreamError,
-)
-from gateway.scheduler import Trigger
-from handlers.analysis_runner import MIN_LINES, RunOutcome
+from gateway.errors import ConflictError, UnavailableError, UpstreamError, UpstreamTimeout
 from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
+from handlers.api_models import Blueprint
 from handlers.http import parse_uuid, read_model, require
-from handlers.keys import ANALYSIS, LIVE, POOL
-from storage import analysis as store
+from handlers.keys import ANALYSIS, ANALYTICS
+from services.analysis import RunOutcome
+from services.analytics import FeedbackRow
 
 __all__ = [
     "AnalysisHistory",
@@ -168,11 +159,6 @@ class SuggestionStats(BaseModel):
     groups: list[StatsRow] = Field(description="per (type, priority, blueprint)")
 
 
-class AnalysisTimeout(GatewayError):
-    status = 504
-    default_code = ErrorCode.UPSTREAM_ERROR
-
-
 # --- routes ----------------------------------------------------------------------------------
 
 
@@ -182,10 +168,10 @@ class AnalysisTimeout(GatewayError):
     description="Schedules a Say Meter analysis of the session's last messages (coalesced with "
     "one already running). 202 with the analysis id the result will carry on the panel "
     "WebSocket; with `wait=true`, 200 with the stored result, 502 when the analysis failed, "
-    "504 when it timed out. 409 when the session ended, is in another round, or has fewer "
-    "than two messages.",
+    "504 when it timed out. 410 when the session ended; 409 when it is in another round or "
+    "has fewer than two messages.",
     tags=("analysis",), roles=(Role.INTERVIEWER,), body=AnalyzeRequest, query=AnalyzeQuery,
-    responses={202: AnalysisScheduled, 200: AnalysisOut}, errors=(404, 409, 502, 503, 504),
+    responses={202: AnalysisScheduled, 200: AnalysisOut}, errors=(404, 409, 410, 502, 503, 504),
 )
 async def analyze_now(request: web.Request) -> web.Response:
     data = await read_model(request, AnalyzeRequest)
@@ -195,46 +181,17 @@ async def analyze_now(request: web.Request) -> web.Response:
     runner = request.app.get(ANALYSIS)
     if runner is None:
         raise UnavailableError("analysis is not running in this gateway")
-    hub = request.app[LIVE].hub
-    state = await hub.acquire(sid)
-    if state is None:
-        raise NotFoundError("session not found")
-    if state.ended:
-        raise ConflictError("the session has ended")
-    if data.round_number is not None and data.round_number != state.round_number:
-        raise ConflictError(f"the session is in round {state.round_number}")
-    if len(await hub.window(sid)) < MIN_LINES:
-        raise ConflictError(f"nothing to analyze yet: at least {MIN_LINES} messages are needed")
-    if not query.wait:
-        run_id = runner.scheduler.schedule(Trigger(sid, "manual"))
-        if run_id is None:
-            raise UnavailableError("the gateway is shutting down")
-        return model_response(AnalysisScheduled(analysis_id=run_id), status=202)
-
-    done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    if runner.scheduler.schedule(Trigger(sid, "manual", done=done)) is None:
-        raise UnavailableError("the gateway is shutting down")
-    await asyncio.wait({done}, timeout=query.timeout)
-    if not done.done():
-        done.cancel()  # the run goes on and still reaches the panels; this caller stops waiting
-        raise AnalysisTimeout(
-            f"no result within {query.timeout:g}s; it will still reach the panels",
-            code="timeout",
-        )
-    if done.cancelled():
-        raise UnavailableError("the gateway is shutting down")
-    error = done.exception()
-    if error is not None:
-        raise UpstreamError("the analysis failed") from error
-    outcome = done.result()
-    assert isinstance(outcome, RunOutcome)
+    wait = query.timeout if query.wait else None
+    outcome = await runner.analyze_now(sid, round_number=data.round_number, wait=wait)
+    if not isinstance(outcome, RunOutcome):
+        return model_response(AnalysisScheduled(analysis_id=outcome), status=202)
     if outcome.event is not None:
         return model_response(AnalysisOut.model_validate(outcome.event))
     if outcome.failure is not None:
         failure = outcome.failure
         details = [{"loc": "analysis", "message": failure["message"], "type": failure["reason"]}]
         if failure["reason"] == "timeout":
-            raise AnalysisTimeout(failure["message"], code="timeout", details=details)
+            raise UpstreamTimeout(failure["message"], code="timeout", details=details)
         raise UpstreamError(f"the analysis failed: {failure['message']}", details=details)
     raise ConflictError(f"nothing was analyzed: {outcome.skipped}")
 
@@ -250,10 +207,7 @@ async def session_analysis(request: web.Request) -> web.Response:
     sid = parse_uuid(request.match_info["id"], "session")
     require(request, Role.INTERVIEWER, session_id=sid)
     query = read_query(request, HistoryQuery)
-    pool = request.app[POOL]
-    if not await store.session_exists(pool, sid):
-        raise NotFoundError("session not found")
-    rows, total = await store.score_history(pool, sid, query.limit, query.offset)
+    rows, total = await request.app[ANALYTICS].score_history(sid, query.limit, query.offset)
     items = [
         HistoryItem(
             analysis_id=r["run_id"],
@@ -286,8 +240,8 @@ async def session_analysis(request: web.Request) -> web.Response:
 )
 async def suggestion_stats(request: web.Request) -> web.Response:
     query = read_query(request, StatsQuery)
-    rows = await store.suggestion_feedback(
-        request.app[POOL], blueprint=query.blueprint, since=query.since, until=query.until
+    rows = await request.app[ANALYTICS].suggestion_feedback(
+        blueprint=query.blueprint, since=query.since, until=query.until
     )
     out = [_stats_row(r) for r in rows]
     dims = ("type", "priority", "blueprint")
@@ -312,10 +266,10 @@ async def suggestion_stats(request: web.Request) -> web.Response:
     )
 
 
-_EMPTY = store.FeedbackRow(None, None, None, 0, 0, 0)
+_EMPTY = FeedbackRow(None, None, None, 0, 0, 0)
 
 
-def _stats_row(r: store.FeedbackRow) -> StatsRow:
+def _stats_row(r: FeedbackRow) -> StatsRow:
     return StatsRow(
         type=r.type,
         priority=r.priority,

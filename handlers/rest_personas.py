@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api_models import Persona, PersonaCreate, PersonaList, PersonaQuery, PersonaUpdate
 from gateway.auth import Role
-from gateway.errors import NotFoundError
 from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
+from handlers.api_models import Persona, PersonaCreate, PersonaList, PersonaQuery, PersonaUpdate
 from handlers.http import parse_uuid, read_model
-from handlers.keys import POOL
-from storage import personas as store
+from handlers.keys import CATALOG
 
 __all__ = ["setup"]
 
@@ -38,7 +36,7 @@ async def list_personas(request: web.Request) -> web.Response:
         "difficulty": q.difficulty,
         "is_active": _active_filter(q.is_active),
     }
-    rows, total = await store.list_personas(request.app[POOL], filters, q.limit, q.offset)
+    rows, total = await request.app[CATALOG].list_personas(filters, q.limit, q.offset)
     items = [Persona.model_validate(r) for r in rows]
     return model_response(PersonaList(items=items, total=total))
 
@@ -49,9 +47,7 @@ async def list_personas(request: web.Request) -> web.Response:
 )
 async def get_persona(request: web.Request) -> web.Response:
     persona_id = parse_uuid(request.match_info["id"], "persona")
-    row = await store.get_persona(request.app[POOL], persona_id)
-    if row is None:
-        raise NotFoundError("persona not found")
+    row = await request.app[CATALOG].persona(persona_id)
     return model_response(Persona.model_validate(row))
 
 
@@ -77,7 +73,7 @@ async def get_persona(request: web.Request) -> web.Response:
 )
 async def create_persona(request: web.Request) -> web.Response:
     data = await read_model(request, PersonaCreate)
-    row = await store.create_persona(request.app[POOL], data.model_dump())
+    row = await request.app[CATALOG].create_persona(data.model_dump())
     persona = Persona.model_validate(row)
     return model_response(persona, status=201, headers={"Location": f"/api/personas/{persona.id}"})
 
@@ -90,9 +86,7 @@ async def create_persona(request: web.Request) -> web.Response:
 async def update_persona(request: web.Request) -> web.Response:
     persona_id = parse_uuid(request.match_info["id"], "persona")
     data = await read_model(request, PersonaUpdate)
-    row = await store.update_persona(request.app[POOL], persona_id, data.changes())
-    if row is None:
-        raise NotFoundError("persona not found")
+    row = await request.app[CATALOG].update_persona(persona_id, data.changes())
     return model_response(Persona.model_validate(row))
 
 
@@ -104,8 +98,7 @@ async def update_persona(request: web.Request) -> web.Response:
 )
 async def delete_persona(request: web.Request) -> web.Response:
     persona_id = parse_uuid(request.match_info["id"], "persona")
-    if not await store.soft_delete_persona(request.app[POOL], persona_id):
-        raise NotFoundError("persona not found")
+    await request.app[CATALOG].deactivate_persona(persona_id)
     return web.Response(status=204)
 
 

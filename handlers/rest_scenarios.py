@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api_models import (
+from gateway.auth import Role
+from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
+from handlers.api_models import (
     Scenario,
     ScenarioCreate,
     ScenarioList,
     ScenarioQuery,
     ScenarioUpdate,
 )
-from gateway.auth import Role
-from gateway.errors import NotFoundError
-from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
 from handlers.http import parse_uuid, read_model
-from handlers.keys import POOL
-from storage import scenarios as store
+from handlers.keys import CATALOG
 
 __all__ = ["setup"]
 
@@ -39,7 +37,7 @@ async def list_scenarios(request: web.Request) -> web.Response:
         "blueprint": q.blueprint,
         "is_active": None if q.is_active == "all" else q.is_active == "true",
     }
-    rows, total = await store.list_scenarios(request.app[POOL], filters, q.limit, q.offset)
+    rows, total = await request.app[CATALOG].list_scenarios(filters, q.limit, q.offset)
     items = [Scenario.model_validate(r) for r in rows]
     return model_response(ScenarioList(items=items, total=total))
 
@@ -50,9 +48,7 @@ async def list_scenarios(request: web.Request) -> web.Response:
 )
 async def get_scenario(request: web.Request) -> web.Response:
     scenario_id = parse_uuid(request.match_info["id"], "scenario")
-    row = await store.get_scenario(request.app[POOL], scenario_id)
-    if row is None:
-        raise NotFoundError("scenario not found")
+    row = await request.app[CATALOG].scenario(scenario_id)
     return model_response(Scenario.model_validate(row))
 
 
@@ -72,7 +68,7 @@ async def get_scenario(request: web.Request) -> web.Response:
 )
 async def create_scenario(request: web.Request) -> web.Response:
     data = await read_model(request, ScenarioCreate)
-    row = await store.create_scenario(request.app[POOL], data.model_dump())
+    row = await request.app[CATALOG].create_scenario(data.model_dump())
     scenario = Scenario.model_validate(row)
     return model_response(
         scenario, status=201, headers={"Location": f"/api/scenarios/{scenario.id}"}
@@ -86,9 +82,7 @@ async def create_scenario(request: web.Request) -> web.Response:
 async def update_scenario(request: web.Request) -> web.Response:
     scenario_id = parse_uuid(request.match_info["id"], "scenario")
     data = await read_model(request, ScenarioUpdate)
-    row = await store.update_scenario(request.app[POOL], scenario_id, data.changes())
-    if row is None:
-        raise NotFoundError("scenario not found")
+    row = await request.app[CATALOG].update_scenario(scenario_id, data.changes())
     return model_response(Scenario.model_validate(row))
 
 

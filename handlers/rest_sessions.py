@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from aiohttp import web
 
-from gateway.api_models import (
+from gateway.auth import Role
+from handlers.api import ApiRoutes, add_api_routes, model_response
+from handlers.api_models import (
     LatestMeter,
     PersonaSummary,
     ScenarioSummary,
@@ -16,14 +17,10 @@ from gateway.api_models import (
     SessionDetail,
     SessionEnded,
 )
-from gateway.auth import Role, issue_token
-from gateway.errors import InvalidInputError, NotFoundError
-from handlers.api import ApiRoutes, add_api_routes, model_response
 from handlers.http import parse_uuid, read_model, require
-from handlers.keys import AGENT_SWEEPER, POOL, SESSION_ENDED_HOOKS, SETTINGS
-from storage import sessions as store
+from handlers.keys import SESSIONS, SETTINGS
 
-__all__ = ["on_session_ended", "setup"]
+__all__ = ["setup"]
 
 log = logging.getLogger("gateway.sessions")
 
@@ -63,32 +60,19 @@ def _base_url(request: web.Request) -> str:
 )
 async def create_session(request: web.Request) -> web.Response:
     data = await read_model(request, SessionCreate)
-    try:
-        row = await store.create_session(
-            request.app[POOL], data.persona_id, data.scenario_id, data.round_number,
-            data.candidate_name,
-        )
-    except store.SetupRejected as err:
-        raise InvalidInputError(
-            err.message, details=[{"loc": err.field, "message": err.message, "type": "invalid"}]
-        ) from None
-    settings = request.app[SETTINGS]
-    session_id: uuid.UUID = row["id"]
-    candidate = issue_token(
-        settings.secret(), Role.CANDIDATE, session_id=session_id, ttl_s=settings.token_ttl_s
+    created = await request.app[SESSIONS].create(
+        data.persona_id, data.scenario_id, data.round_number, data.candidate_name
     )
-    interviewer = issue_token(
-        settings.secret(), Role.INTERVIEWER, session_id=session_id, ttl_s=settings.token_ttl_s
-    )
+    session_id = created.session_id
     body = SessionCreated(
         session_id=session_id,
-        status=row["status"],
-        round_number=row["round_number"],
+        status=created.status,
+        round_number=created.round_number,
         persona_id=data.persona_id,
         scenario_id=data.scenario_id,
-        candidate_token=candidate,
-        interviewer_token=interviewer,
-        panel_url=f"{_base_url(request)}/panel/{session_id}?token={interviewer}",
+        candidate_token=created.candidate_token,
+        interviewer_token=created.interviewer_token,
+        panel_url=f"{_base_url(request)}/panel/{session_id}?token={created.interviewer_token}",
     )
     return model_response(body, status=201, headers={"Location": f"/api/sessions/{session_id}"})
 
@@ -103,58 +87,31 @@ async def create_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     session_id = parse_uuid(request.match_info["id"], "session")
     require(request, Role.INTERVIEWER, Role.CANDIDATE, session_id=session_id)
-    row = await store.get_session_detail(request.app[POOL], session_id)
-    if row is None:
-        raise NotFoundError("session not found")
-    persona = scenario = meter = None
-    if row["p_id"] is not None:
-        persona = PersonaSummary(
-            id=row["p_id"], name=row["p_name"], role=row["p_role"],
-            blueprint=row["p_blueprint"], difficulty=row["p_difficulty"],
-            language=row["p_language"],
-        )
-    if row["sc_id"] is not None:
-        scenario = ScenarioSummary(
-            id=row["sc_id"], name=row["sc_name"], industry=row["sc_industry"],
-            blueprint=row["sc_blueprint"],
-        )
-    if row["latest_meter"] is not None:
-        m = row["latest_meter"]
+    found = await request.app[SESSIONS].detail(session_id)
+    row, m = found.session, found.latest_meter
+    persona = PersonaSummary.model_validate(row.persona) if row.persona else None
+    scenario = ScenarioSummary.model_validate(row.scenario) if row.scenario else None
+    meter = None
+    if m is not None:
         meter = LatestMeter(
             score=m["meter_score"], factors=m["meter_factors"] or {}, label=m["label"],
             reasoning=m["reasoning"], triggered_at=m["triggered_at"],
         )
     detail = SessionDetail(
-        session_id=row["id"],
-        status=row["status"],
-        round_number=row["round_number"],
-        candidate_name=row["candidate_name"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
+        session_id=row.id,
+        status=row.status,
+        round_number=row.round_number,
+        candidate_name=row.candidate_name,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
         persona=persona,
         scenario=scenario,
-        voice_agent_id=row["voice_agent_id"],
-        voice_agent_provider=row["voice_agent_provider"],
-        message_count=row["message_count"],
+        voice_agent_id=row.voice_agent_id,
+        voice_agent_provider=row.voice_agent_provider,
+        message_count=row.message_count,
         latest_meter=meter,
     )
     return model_response(detail)
-
-
-async def on_session_ended(app: web.Application, session_id: uuid.UUID) -> None:
-    """After the end is committed: run every registered hook, then nudge agent clean-up.
-
-    Hooks (`app[SESSION_ENDED_HOOKS]`, e.g. telling connected clients) run once per session,
-    in order; one failing is logged and does not stop the others or fail the request.
-    """
-    for hook in app.get(SESSION_ENDED_HOOKS, []):
-        try:
-            await hook(session_id)
-        except Exception:
-            log.exception("session-ended hook %r failed for %s", hook, session_id)
-    sweeper = app.get(AGENT_SWEEPER)
-    if sweeper is not None:
-        sweeper.nudge()
 
 
 @api.post(
@@ -167,11 +124,7 @@ async def on_session_ended(app: web.Application, session_id: uuid.UUID) -> None:
 async def end_session(request: web.Request) -> web.Response:
     session_id = parse_uuid(request.match_info["id"], "session")
     require(request, Role.INTERVIEWER, session_id=session_id)
-    result = await store.end_session(request.app[POOL], session_id)
-    if result is None:
-        raise NotFoundError("session not found")
-    if not result.already_ended:
-        await on_session_ended(request.app, session_id)
+    result = await request.app[SESSIONS].end(session_id)
     return model_response(
         SessionEnded(
             session_id=result.session_id,

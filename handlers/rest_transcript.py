@@ -7,25 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from gateway.api_models import no_nul
 from gateway.auth import Role
-from gateway.batcher import BatcherClosed
-from gateway.errors import (
-    ConflictError,
-    ErrorCode,
-    InvalidInputError,
-    NotFoundError,
-    UnavailableError,
-)
+from gateway.errors import ErrorCode, InvalidInputError
 from handlers.api import ApiRoutes, add_api_routes, model_response
+from handlers.api_models import no_nul
 from handlers.http import read_model, require
 from handlers.keys import LIVE, SETTINGS
-from handlers.ws import GoneError
-from storage.transcripts import FrameOutcome, NewFrame
 
 __all__ = ["TranscriptIn", "TranscriptStored", "setup"]
 
@@ -57,9 +47,6 @@ class TranscriptStored(BaseModel):
     message_count: int
 
 
-SELECT_COUNT = "SELECT message_count FROM session_counters WHERE session_id = $1"
-
-
 @api.post(
     "/api/voice/transcript",
     summary="Save one transcript message",
@@ -82,42 +69,19 @@ async def post_transcript(request: web.Request) -> web.Response:
             code=ErrorCode.TEXT_TOO_LONG,
             details=[{"loc": "text", "message": f"at most {limit} characters", "type": "too_long"}],
         )
-    live = request.app[LIVE]
-    state = await live.hub.acquire(body.session_id)
-    if state is None:
-        raise NotFoundError("session not found")
-    if state.ended:
-        raise GoneError("session has ended")
-    frame = NewFrame(
+    stored_message = await request.app[LIVE].store_message(
         body.session_id, body.round_number, body.seq, body.role, body.text, body.timestamp
     )
-    try:
-        future = await live.submit(frame)
-        result = await future
-    except BatcherClosed:
-        raise UnavailableError("gateway is shutting down; retry") from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        raise UnavailableError("database unavailable; nothing was stored, retry") from None
-    if result.outcome is FrameOutcome.CONFLICT:
-        raise ConflictError(
-            f"seq {body.seq} was already stored with other content", code=ErrorCode.SEQ_CONFLICT
-        )
-    if result.outcome is FrameOutcome.REFUSED:
-        raise GoneError("session is not active; nothing was stored")
-    assert result.message_id is not None
-    count = result.message_count
-    if count is None:
-        count = int(await live.pool.fetchval(SELECT_COUNT, body.session_id) or 0)
     stored = TranscriptStored(
-        message_id=result.message_id,
+        message_id=stored_message.message_id,
         session_id=body.session_id,
         round_number=body.round_number,
         seq=body.seq,
         role=body.role,
         text=body.text,
-        word_count=len(body.text.split()),
-        duplicate=result.outcome is FrameOutcome.DUPLICATE,
-        message_count=count,
+        word_count=stored_message.word_count,
+        duplicate=stored_message.duplicate,
+        message_count=stored_message.message_count,
     )
     return model_response(stored, status=200 if stored.duplicate else 201)
 

@@ -1,5 +1,6 @@
 """The two WebSocket endpoints. Each socket has one reader (this handler) and one writer (its
-outbox task); everything else goes through `LiveService`.
+outbox task). The handler only moves bytes: a `gateway.streams` stream decides what each frame
+means and answers it, `LiveService` does the work.
 
 Auth, origin and session checks run before the upgrade, so refusals are plain HTTP JSON
 errors. Compression is off on purpose: events are serialized once and the same bytes go to
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 import uuid
@@ -18,16 +18,15 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from aiohttp import WSMsgType, web
 
 from gateway.auth import Role
-from gateway.batcher import BatcherClosed
 from gateway.errors import (
     CloseCode,
     ErrorCode,
     ForbiddenError,
     GatewayError,
+    GoneError,
     InvalidInputError,
     NotFoundError,
     UnavailableError,
@@ -36,34 +35,19 @@ from gateway.hub import SessionState
 from gateway.logs import ConnectionLog, connection_log
 from gateway.metrics import counter
 from gateway.outbox import Outbox
-from gateway.protocol import (
-    AnalyzeFrame,
-    ApplyFrame,
-    CommandAckFrame,
-    DismissFrame,
-    ManualCommandFrame,
-    ProtocolError,
-    TranscriptFrame,
-    decode_candidate,
-    decode_panel,
-    encode,
-    encode_error,
-)
-from gateway.ratelimit import Abuse, TokenBucket
-from gateway.scheduler import Trigger
+from gateway.protocol import CommandAckFrame, TranscriptFrame
+from gateway.ratelimit import TokenBucket
 from gateway.settings import Settings
+from gateway.streams import Admission, CandidateStream, PanelAction, PanelStream, StreamKind
 from handlers.http import parse_uuid, require
 from handlers.keys import CONNECTIONS, LIVE, SETTINGS
-from handlers.live import LiveService
-from storage.live import last_seq
-from storage.transcripts import FrameOutcome, FrameResult, NewFrame
+from services.live import LiveService
 
-__all__ = ["Connection", "setup"]
+__all__ = ["Connection", "close_all", "setup"]
 
 log = logging.getLogger("gateway.ws")
 
-MAX_BACKLOG = 5000
-MAX_UNACKED = 512
+SETTLE_TIMEOUT_S = 5.0  # how long a socket closing for abuse waits for its frames' answers
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the transport before writes go via the outbox
 
 _connections = counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
@@ -71,17 +55,12 @@ _closed_slow = counter("gateway_ws_slow_consumer_closes_total", "sockets closed 
 _errors = counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
 
 
-class GoneError(GatewayError):
-    status = 410
-    default_code = ErrorCode.SESSION_ENDED
-
-
 @dataclass(eq=False, slots=True)
 class Connection:
     """One accepted socket: its outbox and writer, and an idempotent concurrent-safe close."""
 
     ws: web.WebSocketResponse
-    kind: str
+    kind: StreamKind
     session_id: uuid.UUID
     outbox: Outbox = field(init=False)
     writer: asyncio.Task[None] = field(init=False)
@@ -129,7 +108,7 @@ class Connection:
         self.log.info("%s socket could not keep up; closing 1013", self.kind)
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "slow consumer: reconnect with ?after=")
 
-    def ack(self, data: bytes) -> None:
+    def send_ack(self, data: bytes) -> None:
         """Acks of one committed batch leave in one write: gathered until this loop turn ends."""
         if not self.acks:
             asyncio.get_running_loop().call_soon(self._flush_acks)
@@ -140,12 +119,8 @@ class Connection:
         if acks:
             self.outbox.put_many(acks)
 
-    def send(self, frame: dict[str, Any]) -> None:
-        self.outbox.put(encode(frame))
-
-    def error(self, code: ErrorCode | str, message: str, ref: str | None = None) -> None:
-        _errors.labels(str(code)).inc()
-        self.outbox.put(encode_error(code, message, ref))
+    def send(self, data: bytes) -> None:
+        self.outbox.put(data)
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         if self.closing is None:
@@ -211,55 +186,15 @@ def _break_cycles(ws: web.WebSocketResponse) -> None:
         protocol._data_received_cb = None
 
 
-@dataclass(slots=True)
-class Guard:
-    """Per-connection protection: the rate limit, and closing (1008) on sustained abuse."""
-
-    conn: Connection
-    bucket: TokenBucket
-    abuse: Abuse = field(default_factory=Abuse)
-
-    def admit(self) -> bool:
-        """False for a frame over the rate limit (answered with `rate_limited`)."""
-        if self.bucket.take():
-            return True
-        self.conn.error(ErrorCode.RATE_LIMITED, "too many frames; slow down")
-        if self.abuse.strike():
-            self.conn.close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
-        return False
-
-    def refuse(self, err: ProtocolError) -> bool:
-        """Answer an invalid frame; False when the connection is being closed for abuse."""
-        self.conn.error(err.code, err.message, err.ref)
-        if self.abuse.strike():
-            self.conn.close_soon(CloseCode.POLICY_VIOLATION, "too many invalid frames")
-            return False
-        return True
-
-
-async def _texts(ws: web.WebSocketResponse, conn: Connection, guard: Guard) -> AsyncIterator[bytes]:
-    """The socket's text frames that pass the rate limit; ends on close, binary or abuse."""
+async def _texts(ws: web.WebSocketResponse, conn: Connection) -> AsyncIterator[bytes]:
+    """The socket's text frames; ends on close or a binary frame (closed 1003)."""
     async for msg in ws:
         if msg.type is WSMsgType.BINARY:
             conn.close_soon(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
             return
         if msg.type is not WSMsgType.TEXT:
             return
-        if guard.admit():
-            yield msg.data
-        elif conn.closing is not None:
-            return
-
-
-def encode_ack(seq: int, result: FrameResult) -> bytes:
-    return encode(
-        {
-            "type": "ack",
-            "seq": seq,
-            "message_id": result.message_id,
-            "duplicate": result.outcome is FrameOutcome.DUPLICATE,
-        }
-    )
+        yield msg.data
 
 
 def _check_origin(request: web.Request, settings: Settings) -> None:
@@ -274,10 +209,10 @@ def _check_origin(request: web.Request, settings: Settings) -> None:
 
 
 async def _accept(
-    request: web.Request, role: Role, kind: str
-) -> tuple[SessionState, LiveService, Connection, Guard]:
+    request: web.Request, role: Role, kind: StreamKind
+) -> tuple[SessionState, LiveService, Connection, Admission]:
     """Check token, origin and session (refusals are plain HTTP errors), then upgrade and
-    register the socket: its outbox, writer, token-expiry timer and rate guard."""
+    register the socket: its outbox, writer and token-expiry timer."""
     settings = request.app[SETTINGS]
     live = request.app[LIVE]
     session_id = parse_uuid(request.match_info["session_id"], "session")
@@ -300,85 +235,41 @@ async def _accept(
     conn = Connection(ws, kind, session_id)
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
-    _connections.labels(kind).inc()
+    _connections.labels(kind.value).inc()
     conn.log.debug("%s socket open", kind)
-    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
-    return state, live, conn, guard
+    admission = Admission(TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
+    return state, live, conn, admission
+
+
+def _count_errors(errors: dict[str, int]) -> None:
+    for code, n in errors.items():
+        _errors.labels(code).inc(n)
 
 
 async def candidate_ws(request: web.Request) -> web.StreamResponse:
-    state, live, conn, guard = await _accept(request, Role.CANDIDATE, "candidate")
+    state, live, conn, admission = await _accept(request, Role.CANDIDATE, StreamKind.CANDIDATE)
     settings = request.app[SETTINGS]
     sid, ws = state.session_id, conn.ws
-    # Frames read but not yet acked: past MAX_UNACKED the reader stops until acks catch up.
-    unacked = 0
-    room = asyncio.Event()
-    room.set()
-
-    def on_result(
-        frame: TranscriptFrame, result: FrameResult | None, err: BaseException | None
-    ) -> None:
-        """Runs right after the frame's batch committed (or failed): ack or explain."""
-        nonlocal unacked
-        unacked -= 1
-        room.set()
-        ref = frame.ref or str(frame.seq)
-        if err is not None or result is None:
-            conn.error(
-                ErrorCode.UNAVAILABLE, "frame not stored (database unavailable); resend it", ref
-            )
-        elif result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
-            conn.ack(encode_ack(frame.seq, result))
-        elif result.outcome is FrameOutcome.CONFLICT:
-            conn.error(
-                ErrorCode.SEQ_CONFLICT,
-                f"seq {frame.seq} was already stored with other content",
-                ref,
-            )
-        else:
-            conn.error(ErrorCode.SESSION_ENDED, "session is not active; frame not stored", ref)
-
+    stream = CandidateStream(sid, conn, admission, max_text_chars=settings.max_text_chars)
     try:
         async with live.hub.candidate(state, conn.outbox, conn.close_soon):
-            conn.send(
-                {
-                    "type": "hello",
-                    "protocol": 1,
-                    "session_id": str(sid),
-                    "round_number": state.round_number,
-                    "last_seq": await last_seq(live.pool, sid, state.round_number),
-                }
-            )
-            for data in await live.pending_command_frames(sid):
+            for data in await live.join_candidate(state, stream):
                 conn.outbox.put(data)
             await live.presence(sid, True)
-            async for raw in _texts(ws, conn, guard):
-                try:
-                    frame = decode_candidate(raw, max_text_chars=settings.max_text_chars)
-                except ProtocolError as perr:
-                    if not guard.refuse(perr):
-                        break
-                    continue
+            async for raw in _texts(ws, conn):
+                frame = stream.receive(raw)
                 if isinstance(frame, TranscriptFrame):
-                    while unacked >= MAX_UNACKED:
-                        room.clear()
-                        await room.wait()
-                    new = NewFrame(
-                        sid, frame.round_number, frame.seq, frame.role, frame.text, frame.timestamp
-                    )
-                    unacked += 1
-                    try:
-                        await live.submit_with(new, functools.partial(on_result, frame))
-                    except BatcherClosed:
-                        unacked -= 1
-                        conn.error(
-                            ErrorCode.UNAVAILABLE,
-                            "gateway is shutting down; resend after reconnect",
-                            str(frame.seq),
-                        )
+                    await stream.wait_for_room()
+                    await live.submit_frame(stream, frame)
                 elif isinstance(frame, CommandAckFrame):
                     await live.command_delivered(sid, frame.command_id)
+                elif stream.closing:
+                    break
+            if stream.closing:  # every frame in flight gets its ack or error before the close
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stream.settled.wait(), SETTLE_TIMEOUT_S)
     finally:
+        _count_errors(stream.errors)
 
         async def leave() -> None:
             await _release(request, conn)
@@ -396,61 +287,54 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
         if not after_raw.isdigit() or len(after_raw) > 18:
             raise InvalidInputError("after must be a non-negative integer event id")
         after = int(after_raw)
-    state, live, conn, guard = await _accept(request, Role.INTERVIEWER, "panel")
+    state, live, conn, admission = await _accept(request, Role.INTERVIEWER, StreamKind.PANEL)
     sid, ws = state.session_id, conn.ws
+    stream = PanelStream(sid, conn, admission)
     try:
         with live.hub.panel(state, conn.outbox, conn.close_soon) as sub:
-            backlog = (
-                await live.fetch_events(sid, after, limit=MAX_BACKLOG + 1)
-                if after is not None
-                else None
-            )
-            if (
-                backlog is None
-                or len(backlog) > MAX_BACKLOG
-                or (not backlog and after is not None and after >= state.next_event_id)
-            ):
-                data, last = await live.snapshot(state, reset=backlog is not None)
-                conn.outbox.put(data)
-                sub.go_live(last)
-            else:
-                for _, data in backlog:
-                    conn.outbox.put(data)
-                sub.go_live(backlog[-1][0] if backlog else after or 0)
-            async for raw in _texts(ws, conn, guard):
-                try:
-                    await _panel_frame(live, state, conn, raw)
-                except ProtocolError as perr:
-                    if not guard.refuse(perr):
-                        break
+            first, live_from = await live.join_panel(state, after)
+            conn.outbox.put_many(first)
+            sub.go_live(live_from)
+            async for raw in _texts(ws, conn):
+                frame = stream.receive(raw)
+                if frame is not None:
+                    await _panel_action(live, state, stream, frame)
+                elif stream.closing:
+                    break
     finally:
+        _count_errors(stream.errors)
         await _to_the_end(_release(request, conn))
     return ws
 
 
-async def _panel_frame(
-    live: LiveService, state: SessionState, conn: Connection, raw: bytes
+async def _panel_action(
+    live: LiveService, state: SessionState, stream: PanelStream, frame: PanelAction
 ) -> None:
-    frame = decode_panel(raw)
-    ref = frame.ref
+    ref = frame.ref or (str(getattr(frame, "suggestion_id", "")) or None)
     try:
-        if isinstance(frame, ApplyFrame):
-            await live.apply(state, frame.suggestion_id)
-        elif isinstance(frame, DismissFrame):
-            await live.dismiss(state, frame.suggestion_id)
-        elif isinstance(frame, ManualCommandFrame):
-            await live.manual_command(state, frame.command_type, frame.payload)
-        elif isinstance(frame, AnalyzeFrame):
-            if live.on_trigger is None:
-                raise UnavailableError("analysis is not running in this gateway")
-            live.on_trigger(Trigger(state.session_id, "manual"))
+        await live.panel_action(state, frame)
     except GatewayError as err:
-        conn.error(err.code, err.message, ref or (str(getattr(frame, "suggestion_id", "")) or None))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        conn.log.warning("panel frame failed: %s", err)
-        conn.error(ErrorCode.UNAVAILABLE, "database unavailable; try again", ref)
+        stream.error(err.code, err.message, ref)
+    except Exception:  # no frame may kill the socket's handler
+        log.exception("panel frame failed for %s", state.session_id)
+        stream.error(ErrorCode.INTERNAL, "the frame could not be processed", ref)
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: stop accepting, commit and ack what is in flight, then close every socket
+    with 1001, concurrently."""
+    live = app[LIVE]
+    live.hub.closing = True
+    await live.committer.drain()
+    connections: list[Connection] = [*app[CONNECTIONS]]
+    log.info("closing %d socket(s) with 1001", len(connections))
+    await asyncio.gather(
+        *(c.close(CloseCode.GOING_AWAY, "gateway shutting down") for c in connections),
+        return_exceptions=True,
+    )
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/ws/candidate/{session_id}", candidate_ws)
     app.router.add_get("/ws/panel/{session_id}", panel_ws)
+    app.on_shutdown.append(close_all)

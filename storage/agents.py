@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-Conn = asyncpg.Connection | PoolConnectionProxy
+from storage.pool import Conn
 
 __all__ = [
     "AgentSetup",

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+
+from storage.pool import DB, Conn
 
 __all__ = [
     "ANALYSIS_TYPES",
@@ -31,8 +32,6 @@ __all__ = [
 ]
 
 # A dedicated or pooled connection (for writes inside the caller's transaction), or the pool.
-Conn = asyncpg.Connection | PoolConnectionProxy
-DB = Conn | asyncpg.Pool
 
 # The suggestion's type (wire and suggestion_category) -> the design's analysis_type.
 ANALYSIS_TYPES = {

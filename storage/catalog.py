@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-__all__ = ["Table", "get_row", "list_rows", "update_row"]
+__all__ = ["Table", "get_row", "insert_row", "list_rows", "update_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,14 @@ class Table:
     writable: tuple[str, ...]  # columns a partial update may set
     filters: Mapping[str, str]  # filter name -> SQL fragment with `${n}` for its parameter
     order: str  # a stable ORDER BY for paging
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # for columns a create omits
+
+    @property
+    def insert(self) -> str:
+        """INSERT of every writable column, in `writable` order, returning `columns`."""
+        names = ", ".join(self.writable)
+        values = ", ".join(f"${i}" for i in range(1, len(self.writable) + 1))
+        return f"INSERT INTO {self.name} ({names}) VALUES ({values}) RETURNING {self.columns}"
 
     def where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -48,6 +56,14 @@ async def list_rows(
         total = await conn.fetchval(f"SELECT count(*) FROM {table.name}{where}", *args)
         rows = await conn.fetch(page, *args, limit, offset)
     return [dict(r) for r in rows], int(total)
+
+
+async def insert_row(pool: asyncpg.Pool, table: Table, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a row from `data` (every writable column; `defaults` fill the ones left out)."""
+    values = [data[c] if c in data else table.defaults.get(c) for c in table.writable]
+    row = await pool.fetchrow(table.insert, *values)
+    assert row is not None
+    return dict(row)
 
 
 async def get_row(pool: asyncpg.Pool, table: Table, row_id: uuid.UUID) -> dict[str, Any] | None:

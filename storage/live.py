@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-import asyncpg
-
-from storage.pool import DB
+from storage.pool import DB, Pool, Record
+from storage.sessions import SessionRow, load_session_row
 
 __all__ = [
     "SessionRow",
@@ -18,23 +16,6 @@ __all__ = [
     "load_session_row",
     "load_snapshot",
 ]
-
-SELECT_SESSION = """
-SELECT s.id, s.status, s.round_number, s.ended_at,
-       coalesce(p.blueprint, sp.blueprint, 'sales') AS blueprint,
-       coalesce(p.language, 'en') AS language,
-       p.id AS persona_id, p.name AS persona_name, p.role AS persona_role,
-       p.difficulty AS persona_difficulty,
-       sc.id AS scenario_id, sc.name AS scenario_name,
-       coalesce(c.message_count, 0) AS message_count,
-       coalesce(c.last_event_id, 0) AS last_event_id
-FROM interview_sessions s
-LEFT JOIN interview_scope_packages sp ON sp.session_id = s.id
-LEFT JOIN personas p ON p.id = sp.selected_persona_id
-LEFT JOIN scenarios sc ON sc.id = sp.selected_scenario_id
-LEFT JOIN session_counters c ON c.session_id = s.id
-WHERE s.id = $1
-"""
 
 ENSURE_COUNTERS = """
 INSERT INTO session_counters (session_id) VALUES ($1) ON CONFLICT (session_id) DO NOTHING
@@ -76,53 +57,6 @@ WHERE session_id = $1 AND event_type = 'alert' ORDER BY event_id DESC LIMIT $2
 """
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: uuid.UUID
-    status: str
-    round_number: int
-    blueprint: str
-    language: str
-    persona: dict[str, Any] | None
-    scenario: dict[str, Any] | None
-    message_count: int
-    last_event_id: int
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("active", "scheduled")
-
-
-async def load_session_row(conn: DB, session_id: uuid.UUID) -> SessionRow | None:
-    row = await conn.fetchrow(SELECT_SESSION, session_id)
-    if row is None:
-        return None
-    persona = (
-        {
-            "id": row["persona_id"],
-            "name": row["persona_name"],
-            "role": row["persona_role"],
-            "difficulty": row["persona_difficulty"],
-        }
-        if row["persona_id"]
-        else None
-    )
-    scenario = (
-        {"id": row["scenario_id"], "name": row["scenario_name"]} if row["scenario_id"] else None
-    )
-    return SessionRow(
-        id=row["id"],
-        status=row["status"],
-        round_number=row["round_number"],
-        blueprint=row["blueprint"],
-        language=row["language"],
-        persona=persona,
-        scenario=scenario,
-        message_count=row["message_count"],
-        last_event_id=row["last_event_id"],
-    )
-
-
 async def ensure_counters(conn: DB, session_id: uuid.UUID) -> None:
     """Sessions created outside the API (or before counters existed) get their counters row."""
     await conn.execute(ENSURE_COUNTERS, session_id)
@@ -131,15 +65,15 @@ async def ensure_counters(conn: DB, session_id: uuid.UUID) -> None:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     session: SessionRow
-    transcript: list[asyncpg.Record]
-    meter: asyncpg.Record | None
-    suggestions: list[asyncpg.Record]
-    history: list[asyncpg.Record]
-    alerts: list[asyncpg.Record]
+    transcript: list[Record]
+    meter: Record | None
+    suggestions: list[Record]
+    history: list[Record]
+    alerts: list[Record]
 
 
 async def load_snapshot(
-    pool: asyncpg.Pool, session_id: uuid.UUID, *, transcript_lines: int = 20
+    pool: Pool, session_id: uuid.UUID, *, transcript_lines: int = 20
 ) -> Snapshot | None:
     """Everything a panel shows, read in one repeatable-read transaction so it is consistent
     with its `last_event_id`."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from storage.catalog import Table, get_row, list_rows, update_row
+from storage.catalog import Table, get_row, insert_row, list_rows, update_row
 
 __all__ = [
     "create_persona",
@@ -41,14 +41,6 @@ WRITABLE = (
     "is_active",
 )
 
-INSERT = f"""
-INSERT INTO personas (name, role, blueprint, difficulty, company_context, personality_traits,
-                      communication_style, objection_patterns, prompt_template,
-                      first_message_template, language, is_active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-RETURNING {COLUMNS}
-"""
-
 # Only flips an active row, so deleting twice does not move `updated_at` again.
 SOFT_DELETE = """
 WITH flipped AS (
@@ -70,6 +62,8 @@ TABLE = Table(
     writable=WRITABLE,
     filters=_FILTER_SQL,
     order="ORDER BY blueprint, difficulty, name, id",
+    defaults={"personality_traits": [], "objection_patterns": [], "language": "en",
+              "is_active": True},
 )
 
 
@@ -84,23 +78,7 @@ async def get_persona(pool: asyncpg.Pool, persona_id: uuid.UUID) -> dict[str, An
 
 
 async def create_persona(pool: asyncpg.Pool, data: Mapping[str, Any]) -> dict[str, Any]:
-    row = await pool.fetchrow(
-        INSERT,
-        data["name"],
-        data["role"],
-        data["blueprint"],
-        data["difficulty"],
-        data["company_context"],
-        list(data.get("personality_traits", [])),
-        data["communication_style"],
-        list(data.get("objection_patterns", [])),
-        data["prompt_template"],
-        data["first_message_template"],
-        data.get("language", "en"),
-        data.get("is_active", True),
-    )
-    assert row is not None
-    return dict(row)
+    return await insert_row(pool, TABLE, data)
 
 
 async def update_persona(

@@ -8,15 +8,25 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["DB", "Conn", "DatabaseUnavailable", "connect", "create_pool", "setup_connection"]
+from storage.errors import DatabaseUnavailable
 
+__all__ = [
+    "DB",
+    "Conn",
+    "DatabaseUnavailable",
+    "Pool",
+    "Record",
+    "connect",
+    "create_pool",
+    "setup_connection",
+]
+
+# The one set of driver types the layers above name (they never import asyncpg themselves).
+Record: TypeAlias = asyncpg.Record
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # A single connection (dedicated or borrowed from the pool), or anything that can run a query.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 DB: TypeAlias = "Conn | asyncpg.Pool[asyncpg.Record]"
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached; the message is one line for the CLI."""
 
 
 def _dumps(value: object) -> str:

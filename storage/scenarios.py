@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from storage.catalog import Table, get_row, list_rows, update_row
+from storage.catalog import Table, get_row, insert_row, list_rows, update_row
 
 __all__ = ["create_scenario", "get_scenario", "list_scenarios", "update_scenario"]
 
@@ -29,13 +29,6 @@ WRITABLE = (
     "is_active",
 )
 
-INSERT = f"""
-INSERT INTO scenarios (name, description, industry, company_size, pain_points, budget_range,
-                       decision_timeline, blueprint, is_active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING {COLUMNS}
-"""
-
 _FILTER_SQL = {
     "blueprint": "blueprint = ${n}",
     "is_active": "is_active = ${n}",
@@ -47,6 +40,7 @@ TABLE = Table(
     writable=WRITABLE,
     filters=_FILTER_SQL,
     order="ORDER BY blueprint NULLS LAST, name, id",
+    defaults={"pain_points": [], "is_active": True},
 )
 
 
@@ -61,20 +55,7 @@ async def get_scenario(pool: asyncpg.Pool, scenario_id: uuid.UUID) -> dict[str, 
 
 
 async def create_scenario(pool: asyncpg.Pool, data: Mapping[str, Any]) -> dict[str, Any]:
-    row = await pool.fetchrow(
-        INSERT,
-        data["name"],
-        data["description"],
-        data["industry"],
-        data["company_size"],
-        list(data.get("pain_points", [])),
-        data["budget_range"],
-        data["decision_timeline"],
-        data.get("blueprint"),
-        data.get("is_active", True),
-    )
-    assert row is not None
-    return dict(row)
+    return await insert_row(pool, TABLE, data)
 
 
 async def update_scenario(

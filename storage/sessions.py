@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
+from storage.pool import DB, Pool, Record
 
 __all__ = [
     "EndResult",
+    "SessionRow",
     "SetupRejected",
     "create_session",
     "end_session",
+    "ended_at",
     "get_session_detail",
+    "load_session_row",
 ]
 
 
@@ -54,16 +57,22 @@ VALUES ($1, $2, $3, $4)
 """
 INSERT_COUNTERS = "INSERT INTO session_counters (session_id) VALUES ($1) ON CONFLICT DO NOTHING"
 
-SELECT_DETAIL = """
+# The one read of a session with its persona, scenario, agent and counters (the hub's warm-up,
+# the snapshot and `GET /api/sessions/{id}` all use it).
+SELECT_SESSION = """
 SELECT s.id, s.status, s.round_number, s.candidate_name, s.started_at, s.ended_at,
        sp.voice_agent_id, sp.voice_agent_provider,
-       p.id AS p_id, p.name AS p_name, p.role AS p_role, p.blueprint AS p_blueprint,
-       p.difficulty AS p_difficulty, p.language AS p_language,
-       sc.id AS sc_id, sc.name AS sc_name, sc.industry AS sc_industry,
-       sc.blueprint AS sc_blueprint,
+       coalesce(p.blueprint, sp.blueprint, 'sales') AS blueprint,
+       coalesce(p.language, 'en') AS language,
+       p.id AS persona_id, p.name AS persona_name, p.role AS persona_role,
+       p.blueprint AS persona_blueprint, p.difficulty AS persona_difficulty,
+       p.language AS persona_language,
+       sc.id AS scenario_id, sc.name AS scenario_name, sc.industry AS scenario_industry,
+       sc.blueprint AS scenario_blueprint,
        COALESCE(c.message_count,
                 (SELECT count(*) FROM voice_transcripts t WHERE t.session_id = s.id))::int
-         AS message_count
+         AS message_count,
+       coalesce(c.last_event_id, 0) AS last_event_id
 FROM interview_sessions s
 LEFT JOIN interview_scope_packages sp ON sp.session_id = s.id
 LEFT JOIN personas p ON p.id = sp.selected_persona_id
@@ -71,6 +80,7 @@ LEFT JOIN scenarios sc ON sc.id = sp.selected_scenario_id
 LEFT JOIN session_counters c ON c.session_id = s.id
 WHERE s.id = $1
 """
+SELECT_ENDED_AT = "SELECT ended_at FROM interview_sessions WHERE id = $1"
 SELECT_LATEST_METER = """
 SELECT meter_score, COALESCE(meter_factors, '{}'::jsonb) AS meter_factors, label, reasoning,
        triggered_at
@@ -102,7 +112,7 @@ COUNT_MESSAGES = "SELECT count(*) FROM voice_transcripts WHERE session_id = $1"
 
 
 async def create_session(
-    pool: asyncpg.Pool,
+    pool: Pool,
     persona_id: uuid.UUID,
     scenario_id: uuid.UUID,
     round_number: int,
@@ -127,18 +137,76 @@ async def create_session(
     return dict(row)
 
 
-async def get_session_detail(pool: asyncpg.Pool, session_id: uuid.UUID) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A session as `SELECT_SESSION` reads it; `persona` and `scenario` are None when unset."""
+
+    id: uuid.UUID
+    status: str
+    round_number: int
+    candidate_name: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    voice_agent_id: str | None
+    voice_agent_provider: str | None
+    blueprint: str
+    language: str
+    persona: dict[str, Any] | None
+    scenario: dict[str, Any] | None
+    message_count: int
+    last_event_id: int
+
+
+_PERSONA_COLUMNS = ("id", "name", "role", "blueprint", "difficulty", "language")
+_SCENARIO_COLUMNS = ("id", "name", "industry", "blueprint")
+
+
+async def load_session_row(conn: DB, session_id: uuid.UUID) -> SessionRow | None:
+    row = await conn.fetchrow(SELECT_SESSION, session_id)
+    if row is None:
+        return None
+    persona = (
+        {c: row[f"persona_{c}"] for c in _PERSONA_COLUMNS} if row["persona_id"] else None
+    )
+    scenario = (
+        {c: row[f"scenario_{c}"] for c in _SCENARIO_COLUMNS} if row["scenario_id"] else None
+    )
+    return SessionRow(
+        id=row["id"],
+        status=row["status"],
+        round_number=row["round_number"],
+        candidate_name=row["candidate_name"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        voice_agent_id=row["voice_agent_id"],
+        voice_agent_provider=row["voice_agent_provider"],
+        blueprint=row["blueprint"],
+        language=row["language"],
+        persona=persona,
+        scenario=scenario,
+        message_count=row["message_count"],
+        last_event_id=row["last_event_id"],
+    )
+
+
+async def ended_at(conn: DB, session_id: uuid.UUID) -> datetime | None:
+    value: datetime | None = await conn.fetchval(SELECT_ENDED_AT, session_id)
+    return value
+
+
+async def get_session_detail(
+    pool: Pool, session_id: uuid.UUID
+) -> tuple[SessionRow, dict[str, Any] | None] | None:
+    """The session and its latest Say Meter row (None before the first analysis)."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(SELECT_DETAIL, session_id)
-        if row is None:
+        session = await load_session_row(conn, session_id)
+        if session is None:
             return None
         meter = await conn.fetchrow(SELECT_LATEST_METER, session_id)
-    detail = dict(row)
-    detail["latest_meter"] = dict(meter) if meter is not None else None
-    return detail
+    return session, dict(meter) if meter is not None else None
 
 
-def _artifact(session_id: uuid.UUID, rows: list[asyncpg.Record]) -> dict[str, Any]:
+def _artifact(session_id: uuid.UUID, rows: list[Record]) -> dict[str, Any]:
     return {
         "session_id": str(session_id),
         "message_count": len(rows),
@@ -156,7 +224,7 @@ def _artifact(session_id: uuid.UUID, rows: list[asyncpg.Record]) -> dict[str, An
     }
 
 
-async def end_session(pool: asyncpg.Pool, session_id: uuid.UUID) -> EndResult | None:
+async def end_session(pool: Pool, session_id: uuid.UUID) -> EndResult | None:
     """Mark completed, keep the transcript as one artifact, schedule agent clean-up.
 
     None when the session does not exist. Ending an ended session changes nothing and reports

@@ -134,3 +134,11 @@ async def insert_frames(conn: Conn, frames: Sequence[NewFrame]) -> list[FrameRes
 
 async def recent_lines(conn: DB, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
     return list(await conn.fetch(SELECT_RECENT, session_id, limit))
+
+
+SELECT_MESSAGE_COUNT = "SELECT message_count FROM session_counters WHERE session_id = $1"
+
+
+async def message_count(conn: DB, session_id: uuid.UUID) -> int:
+    """The session's stored message count (0 before its counters exist)."""
+    return int(await conn.fetchval(SELECT_MESSAGE_COUNT, session_id) or 0)

@@ -21,15 +21,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role, issue_token
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings
 from handlers.app import create_app
-from handlers.database import with_database_name
+from storage.database import with_database_name
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from storage.pool import connect, create_pool
 from storage.seed import apply_seeds
-
-TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
+from tests.helpers import TEST_SECRET, create_session, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -102,22 +101,6 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "jwt_secret": TEST_SECRET,
-        "analyzer": "offline",
-        "voice_agent_provider": "offline",
-        "openai_api_key": None,
-        "elevenlabs_api_key": None,
-        "database_url": None,
-        "commit_max_delay_ms": 1.0,
-        "heartbeat_s": 5.0,
-    }
-    base.update(overrides)
-    return load_settings(**base)
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
@@ -144,25 +127,6 @@ def token() -> Callable[..., str]:
 @pytest.fixture
 def admin_headers(token: Callable[..., str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(Role.ADMIN)}"}
-
-
-INSERT_SESSION = """
-WITH s AS (INSERT INTO interview_sessions (status) VALUES ('active') RETURNING id),
-     c AS (INSERT INTO session_counters (session_id) SELECT id FROM s)
-INSERT INTO interview_scope_packages
-  (session_id, blueprint, selected_persona_id, selected_scenario_id)
-SELECT s.id, p.blueprint, p.id, (SELECT id FROM scenarios ORDER BY name LIMIT 1)
-FROM s, (SELECT id, blueprint FROM personas WHERE blueprint = $1
-         ORDER BY difficulty, name LIMIT 1) p
-RETURNING session_id
-"""
-
-
-async def create_session(pool: asyncpg.Pool, blueprint: str = "sales") -> uuid.UUID:
-    """An active interview session with a seeded persona and scenario, made directly in SQL."""
-    sid = await pool.fetchval(INSERT_SESSION, blueprint)
-    assert isinstance(sid, uuid.UUID)
-    return sid
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-UNIT = 5.0  # seconds: the patience of every wait in these tests
+# The patience of every wait in these tests, in seconds. A slow or loaded machine scales it
+# with GATEWAY_TEST_TIMEOUT_FACTOR (as python-websockets scales its MS), e.g. 3 under a profiler.
+TIMEOUT_FACTOR = float(os.environ.get("GATEWAY_TEST_TIMEOUT_FACTOR", "1"))
+UNIT = 5.0 * TIMEOUT_FACTOR
 
 
 def ws_url(server_url: str, kind: str, session_id: uuid.UUID, token: str, **query: Any) -> str:

@@ -22,15 +22,16 @@ from typing import Any
 import aiohttp
 import orjson
 
+from client.interviews import InterviewSetupError, create_interview
+from client.simulator import Simulator, SimulatorError, load_transcript
 from gateway import logs
 from gateway.auth import Role, issue_token
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
-from handlers.database import database
 from handlers.server import run_server
-from handlers.simulator import Simulator, SimulatorError, load_transcript
+from storage.database import database
 
-__all__ = ["DemoError", "add_parser", "create_session", "run"]
+__all__ = ["DemoError", "add_parser", "run"]
 
 log = logging.getLogger("gateway.demo")
 
@@ -74,42 +75,6 @@ def _transcript_cast(path: Path) -> tuple[str, str]:
     )
 
 
-async def create_session(
-    http: aiohttp.ClientSession,
-    base: str,
-    admin_token: str,
-    *,
-    persona_name: str,
-    scenario_name: str,
-) -> dict[str, Any]:
-    """Create an interview for the named seeded persona and scenario; the `SessionCreated` body.
-
-    Falls back to the first active sales persona/scenario when the names are not seeded, so an
-    edited seed set still gives a working demo.
-    """
-    headers = {"Authorization": f"Bearer {admin_token}"}
-
-    async def pick(kind: str, name: str) -> dict[str, Any]:
-        async with http.get(f"{base}/api/{kind}?blueprint=sales", headers=headers) as resp:
-            if resp.status != 200:
-                raise DemoError(f"GET /api/{kind} answered {resp.status}: {await resp.text()}")
-            items: list[dict[str, Any]] = (await resp.json())["items"]
-        if not items:
-            raise DemoError(f"no active sales {kind} are seeded (run `interview-gateway seed`)")
-        return next((i for i in items if i.get("name") == name), items[0])
-
-    persona = await pick("personas", persona_name)
-    scenario = await pick("scenarios", scenario_name)
-    body = {"persona_id": persona["id"], "scenario_id": scenario["id"]}
-    async with http.post(f"{base}/api/sessions", json=body, headers=headers) as resp:
-        if resp.status != 201:
-            raise DemoError(f"POST /api/sessions answered {resp.status}: {await resp.text()}")
-        created: dict[str, Any] = await resp.json()
-    created["persona_name"] = persona.get("name")
-    created["scenario_name"] = scenario.get("name")
-    return created
-
-
 def _say(line: str = "") -> None:
     print(line, flush=True)
 
@@ -151,7 +116,7 @@ async def _demo(settings: Settings, dsn: str, transcript: Path, rate: float) -> 
         base = ready.result()
         admin = issue_token(settings.secret(), Role.ADMIN, ttl_s=3600)
         async with aiohttp.ClientSession() as http:
-            created = await create_session(
+            created = await create_interview(
                 http, base, admin, persona_name=persona_name, scenario_name=scenario_name
             )
         _banner(created, transcript, rate)
@@ -208,9 +173,9 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # keep the demo output legible
     try:
         load_transcript(args.transcript)  # fail before starting a database
-        with database(settings) as dsn:
+        with database(settings.database_url, settings.pgdata) as dsn:
             return asyncio.run(_demo(settings, dsn, args.transcript, args.rate))
-    except (DemoError, SimulatorError) as err:
+    except (DemoError, InterviewSetupError, SimulatorError) as err:
         print(f"interview-gateway: error: {err}", file=sys.stderr)
         return 1
     except OSError as err:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from gateway.settings import load_settings
-from handlers.database import database
+from storage.database import database
 from storage.migrate import apply_migrations
 
 
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with database(settings) as dsn:
+    with database(settings.database_url, settings.pgdata) as dsn:
         applied = asyncio.run(apply_migrations(dsn))
     if applied:
         for m in applied:

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 
 from gateway.settings import load_settings
-from handlers.database import database
 from handlers.server import prepare_database
+from storage.database import database
 from storage.pool import create_pool
 from storage.seed import SeedResult, apply_seeds
 
@@ -33,7 +33,7 @@ async def _seed(dsn: str) -> SeedResult:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with database(settings) as dsn:
+    with database(settings.database_url, settings.pgdata) as dsn:
         result = asyncio.run(_seed(dsn))
     print(f"seeded: {result.personas_added} personas and {result.scenarios_added} scenarios added")
     return 0

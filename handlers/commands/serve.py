@@ -10,8 +10,8 @@ from types import FrameType
 
 from gateway import logs
 from gateway.settings import load_settings
-from handlers.database import database
 from handlers.server import run_server
+from storage.database import database
 
 log = logging.getLogger("gateway.cli")
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     # Until the server installs its graceful handler, SIGTERM unwinds like Ctrl-C does, so a
     # stop during start-up still stops the embedded database it may have started.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with database(settings) as dsn:
+    with database(settings.database_url, settings.pgdata) as dsn:
         asyncio.run(run_server(settings, dsn, seed=args.seed))
     return 0
 

@@ -12,7 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from handlers.simulator import Simulator, SimulatorError, load_transcript
+from client.simulator import Simulator, SimulatorError, load_transcript
 
 __all__ = ["DEFAULT_TRANSCRIPT", "add_parser", "run"]
 

@@ -8,8 +8,6 @@ fails if any appeared.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
+
+from tests.browser.helpers import Candidate
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -125,57 +124,6 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-class Candidate:
-    """A minimal candidate client for tests that need to say one line at a time.
-
-    A background reader resolves each `say()` on its ack and acks every command it receives
-    (keeping them in `commands`), as the real client does.
-    """
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.commands: list[dict[str, Any]] = []
-        self.command_arrived = asyncio.Event()
-        self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def connect(cls, server_url: str, session_id: str, token: str) -> Candidate:
-        from websockets.asyncio.client import connect
-
-        url = f"{server_url.replace('http', 'ws', 1)}/ws/candidate/{session_id}?token={token}"
-        ws = await connect(url, open_timeout=5, compression=None)
-        hello = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
-        assert hello["type"] == "hello", hello
-        return cls(ws)
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            frame = orjson.loads(raw)
-            if frame["type"] == "ack":
-                future = self._acks.pop(frame["seq"], None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-            elif frame["type"] == "command":
-                self.commands.append(frame)
-                self.command_arrived.set()
-                ack = {"type": "command_ack", "command_id": frame["command_id"]}
-                await self.ws.send(orjson.dumps(ack).decode())  # text: binary frames get 1003
-
-    async def say(self, seq: int, text: str, role: str = "user") -> dict[str, Any]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._acks[seq] = future
-        frame = {"type": "transcript", "seq": seq, "role": role, "text": text}
-        await self.ws.send(orjson.dumps(frame).decode())
-        return await asyncio.wait_for(future, 5)
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader
-
-
 @pytest.fixture
 async def gateway(
     aiohttp_server: Callable[..., Awaitable[Any]], settings: Any, db_dsn: str
@@ -192,8 +140,8 @@ async def gateway(
 @pytest.fixture
 async def interview(gateway: Any, token: Callable[..., str]) -> dict[str, Any]:
     """A session created like a user does: seeded persona and scenario, `POST /api/sessions`."""
+    from client.interviews import create_interview as create_session
     from gateway.auth import Role
-    from handlers.commands.demo import create_session
 
     server_url = f"http://127.0.0.1:{gateway.port}"
     async with aiohttp.ClientSession() as http:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from handlers.simulator import Simulator, load_transcript
-from tests.browser.test_panel_steering import PRIORITY_COLOUR, RGB
+from client.simulator import Simulator, load_transcript
+from tests.browser.helpers import PRIORITY_COLOUR, RGB
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from client.interviews import create_interview as create_session
 from gateway.auth import Role
-from handlers.commands.demo import create_session
 
 
 async def new_session(client: TestClient[Any, Any], token: Callable[..., str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Candidate
+from tests.browser.helpers import Candidate
 
 pytestmark = pytest.mark.browser
 

@@ -13,18 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.browser.conftest import Candidate
+from tests.browser.helpers import PRIORITY_COLOUR, RGB, Candidate
 
 pytestmark = pytest.mark.browser
 
-RGB = {
-    "red": "rgb(220, 38, 38)",
-    "orange": "rgb(249, 115, 22)",
-    "yellow": "rgb(234, 179, 8)",
-    "green": "rgb(22, 163, 74)",
-    "blue": "rgb(59, 130, 246)",
-}
-PRIORITY_COLOUR = {"critical": "red", "high": "orange", "medium": "yellow", "low": "blue"}
 FACTORS = {
     "rapport": 85,
     "discovery": 72,

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from gateway.auth import Role
-from tests.browser.conftest import Candidate
+from tests.browser.helpers import Candidate
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from handlers.keys import LIVE
-from tests.browser.test_panel_steering import RGB
+from tests.browser.helpers import RGB
 
 pytestmark = pytest.mark.browser
 

@@ -37,8 +37,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bench.procs import free_port
 from gateway.auth import Role, issue_token
-from tests.conftest import TEST_SECRET, create_session
 from tests.deployfiles import REPO, Nginx, require_nginx, write_nginx_config
+from tests.helpers import TEST_SECRET, create_session
 
 pytestmark = [
     pytest.mark.faults,

@@ -20,7 +20,7 @@ from bench.clients import IngestJob
 from bench.stats import summarize
 from gateway.auth import Role
 from gateway.settings import Settings
-from tests.conftest import create_session, make_settings
+from tests.helpers import create_session, make_settings
 
 
 @pytest.fixture

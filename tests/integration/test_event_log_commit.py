@@ -16,9 +16,9 @@ import pytest
 from gateway.bus import BusMessage, LocalBus
 from gateway.errors import NotFoundError
 from gateway.metrics import sample
-from handlers.live import LiveService
+from services.live import LiveService
 from storage.live import ensure_counters
-from tests.conftest import create_session, make_settings
+from tests.helpers import create_session, make_settings
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import Role
 from handlers.app import create_app
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 from tests.wsclient import open_ws, recv, send, transcript, ws_url
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"

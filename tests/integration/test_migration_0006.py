@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from gateway.frames import numbered_transcript_event, transcript_head
-from handlers.event_log import load_event_frames
+from services.event_log import load_event_frames
 from storage.migrate import MIGRATIONS_DIR, apply_migrations, discover
 from storage.pool import connect
 from storage.transcripts import FrameOutcome, NewFrame, insert_frames

@@ -13,8 +13,7 @@ import asyncpg
 
 from gateway.auth import Role
 from handlers.app import create_app
-from tests.conftest import create_session, make_settings
-from tests.integration.test_ws_panel import seed_suggestions
+from tests.helpers import create_session, make_settings, seed_suggestions
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
 

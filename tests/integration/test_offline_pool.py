@@ -7,7 +7,7 @@ import signal
 
 from analysis.models import TranscriptLine
 from analysis.rubrics import rubric_for
-from handlers.analysis_runner import OfflinePool
+from services.analysis import OfflinePool
 
 WINDOW = [
     TranscriptLine(role="assistant", text="We are struggling with late deliveries."),

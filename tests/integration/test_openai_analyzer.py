@@ -17,8 +17,10 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.models import TranscriptLine, analysis_json_schema
-from analysis.openai_analyzer import SCHEMA_NAME, OpenAIAnalyzer, RetryPolicy, _retry_after
+from analysis.openai_analyzer import SCHEMA_NAME, OpenAIAnalyzer
 from analysis.prompt import system_prompt
+from analysis.retry import RetryPolicy
+from analysis.retry import retry_after_seconds as _retry_after
 from analysis.rubrics import rubric_for
 from tests.fakes.fake_openai import (
     Behaviour,

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.auth import Role, issue_token
 from handlers.app import create_app
-from tests.conftest import TEST_SECRET, make_settings
+from tests.helpers import TEST_SECRET, make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role
-from tests.conftest import create_session
+from tests.helpers import create_session
 
 Client = TestClient[Any, Any]
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "transcripts" / "strong.json"
@@ -71,8 +71,9 @@ async def test_analyze_auth_and_refusals(
     resp = await client.post(f"/api/sessions/{session_id}/end", headers=mine)
     assert resp.status == 200
     resp = await client.post("/api/voice/analyze", json=body, headers=mine)
-    assert resp.status == 409
-    assert (await resp.json())["error"]["message"] == "the session has ended"
+    assert resp.status == 410  # an ended session is 410 on every path
+    error = (await resp.json())["error"]
+    assert error["message"] == "the session has ended" and error["code"] == "session_ended"
 
 
 async def test_analyze_202_and_wait_then_history(

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role, issue_token
 from handlers.keys import API_ROUTES
-from tests.conftest import TEST_SECRET
+from tests.helpers import TEST_SECRET
 
 Client = TestClient[Any, Any]
 

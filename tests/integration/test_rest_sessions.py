@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role, verify_token
-from handlers.keys import SESSION_ENDED_HOOKS
-from tests.conftest import TEST_SECRET
+from handlers.keys import SESSIONS
+from tests.helpers import TEST_SECRET
 
 Client = TestClient[Any, Any]
 SARAH = "3125e776-a5ee-4740-84ba-8a9535b83281"
@@ -58,7 +58,7 @@ async def test_public_url_setting_is_used(
     aiohttp_client: Callable[..., Any], tmp_path: Any, db_dsn: str, admin_headers: Any
 ) -> None:
     from handlers.app import create_app
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     settings = make_settings(tmp_path, public_url="https://gw.example.com/")
     client = await aiohttp_client(create_app(settings, db_dsn))
@@ -176,7 +176,7 @@ async def test_end_stores_artifact_runs_hooks_once(
     async def broken(session_id: uuid.UUID) -> None:
         raise RuntimeError("boom")
 
-    client.app[SESSION_ENDED_HOOKS].extend([broken, hook])
+    client.app[SESSIONS].end_hooks.extend([broken, hook])
     created = await make_session(client, admin_headers)
     sid = uuid.UUID(created["session_id"])
     for i, (role, text) in enumerate([("assistant", "Hi there"), ("user", "Hello, Sarah")], 1):

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.auth import Role
 from handlers.keys import LIVE
-from tests.conftest import create_session
+from tests.helpers import create_session
 from tests.wsclient import open_ws, recv_until, ws_url
 
 

@@ -14,13 +14,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from analysis.retry import RetryPolicy
 from gateway.auth import Role
-from gateway.elevenlabs import ElevenLabsClient, RetryPolicy
 from gateway.errors import UpstreamError
 from handlers.app import create_app
 from handlers.keys import AGENT_SWEEPER, ELEVENLABS_RETRY
-from tests.conftest import make_settings
+from services.voice.elevenlabs import ElevenLabsClient
 from tests.fakes.fake_elevenlabs import Delay, Fail, FakeElevenLabs, Garbage
+from tests.helpers import make_settings
 
 Client = TestClient[Any, Any]
 SARAH = "3125e776-a5ee-4740-84ba-8a9535b83281"
@@ -41,7 +42,7 @@ async def _client(aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: st
                   **overrides: Any) -> Client:
     settings = make_settings(tmp_path, **overrides)
     app = create_app(settings, db_dsn)
-    app[ELEVENLABS_RETRY] = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
+    app[ELEVENLABS_RETRY] = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
     return await aiohttp_client(app)  # type: ignore[no-any-return]
 
 
@@ -128,7 +129,7 @@ async def test_vendor_keeps_failing_is_502_and_logged_without_key(
 ) -> None:
     sid, cand = await _session(el_client, admin_headers)
     fake.script("create", *[Fail(500, detail="model overloaded")] * 3)
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 502
     err = (await resp.json())["error"]
@@ -225,7 +226,7 @@ async def test_offline_provider_is_deterministic_and_stores_prompt(
         " interview_scope_packages WHERE session_id = $1", uuid.UUID(sid),
     )
     assert row is not None
-    from handlers.rest_voice_agent import offline_agent_id
+    from services.voice.agents import offline_agent_id
 
     assert row[0] == offline_agent_id(uuid.UUID(sid), row[1], row[2]) == first["agent_id"]
     assert "Sarah Chen" in row[1] and "{persona." not in row[1]
@@ -362,7 +363,7 @@ async def test_create_timed_out_but_made_the_agent_retry_adopts_it(
     # answers at about 1.6 s (within its own timeout), by when the agent exists
     fake.script("create", Delay(1.3))
     fake.script("list", Delay(0.6))
-    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.INFO, logger="services.voice.elevenlabs"):
         resp = await client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
     assert await resp.json() == {"agent_id": "agent_0001", "cached": False,
@@ -447,7 +448,7 @@ async def test_lookup_failing_does_not_break_creation(
     await pool.execute("INSERT INTO voice_agent_attempts (session_id) VALUES ($1)", sid_u)
     fake.script("list", *[broken] * 6)
     fake.script("create", Fail(500))
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         resp = await el_client.post(URL, json={"session_id": sid}, headers=cand)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["agent_id"] == "agent_0001"
@@ -462,7 +463,7 @@ async def api(fake: FakeElevenLabs) -> AsyncIterator[ElevenLabsClient]:
     async with aiohttp.ClientSession() as session:
         yield ElevenLabsClient(
             session, base_url=fake.base_url, api_key=KEY, timeout_s=1.0,
-            retry=RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.01),
+            retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01),
         )
 
 
@@ -498,7 +499,7 @@ async def test_find_agents_follows_cursors_up_to_five_pages(
         fake.add_agent(f"{name} decoy b{i}", created_at=5_000 + i)
     fake.add_agent(name, created_at=20_000)  # on page 6: not read
     fake.requests.clear()
-    with caplog.at_level(logging.WARNING, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.WARNING, logger="services.voice.elevenlabs"):
         assert await api.find_agents(name) == [late]
     assert len(fake.list_calls) == 5
     assert "more than 5 pages" in caplog.text
@@ -527,7 +528,7 @@ async def test_adoption_keeps_the_oldest_even_when_a_duplicate_will_not_delete(
     oldest = fake.add_agent(name, created_at=100)
     fake.script("create", Fail(502))
     fake.script("delete", Fail(500), Fail(500))
-    with caplog.at_level(logging.INFO, logger="gateway.elevenlabs"):
+    with caplog.at_level(logging.INFO, logger="services.voice.elevenlabs"):
         agent_id = await api.create_agent(
             name=name, prompt="p", first_message="f", adopt_existing=True
         )

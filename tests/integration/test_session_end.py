@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from websockets.exceptions import ConnectionClosed
 
 from gateway.auth import Role
-from tests.conftest import create_session
+from tests.helpers import create_session
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
 
@@ -55,7 +54,18 @@ async def test_end_closes_sockets_and_refuses_frames(
     types = [r["event_type"] for r in events]
     assert types.count("session_ended") == 1
     assert "presence" in types
-    assert await pool.fetchval(  # transcript events are their rows
+    logged = await pool.fetchval(  # transcript events are their rows
         "SELECT count(*) FROM voice_transcripts WHERE session_id = $1 AND event_id IS NOT NULL", sid
     )
-    assert uuid.UUID(str(sid))
+    assert logged == 1
+    artifact = await pool.fetchval(
+        "SELECT transcript_artifact FROM interview_sessions WHERE id = $1", sid
+    )
+    assert [m["text"] for m in artifact["messages"]] == ["Let's wrap up."]
+    late = await client.post(
+        "/api/voice/transcript",
+        json={"session_id": str(sid), "role": "user", "text": "one more thing", "seq": 2},
+        headers={"Authorization": f"Bearer {token(Role.CANDIDATE, sid)}"},
+    )
+    assert late.status == 410
+    assert (await late.json())["error"]["code"] == "session_ended"

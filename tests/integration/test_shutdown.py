@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.auth import Role
 from handlers.app import create_app
-from tests.conftest import create_session, make_settings
+from tests.helpers import create_session, make_settings
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
 

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from client.interviews import create_interview as create_session
+from client.simulator import Message, Simulator, load_transcript
 from gateway.auth import Role
 from gateway.settings import Settings
 from handlers.app import create_app
-from handlers.commands.demo import create_session
-from handlers.simulator import Message, Simulator, load_transcript
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "transcripts"
 CLI = [sys.executable, "-m", "gateway"]

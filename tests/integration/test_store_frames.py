@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from gateway.frames import numbered_transcript_event, transcript_head
-from handlers.event_log import load_event_frames
+from services.event_log import load_event_frames
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import ensure_counters
 from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames
-from tests.conftest import create_session
+from tests.helpers import create_session
 
 
 def _frame(sid: uuid.UUID, seq: int | None, text: str, round_number: int = 1) -> NewFrame:

@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from gateway.auth import Role
-from tests.conftest import create_session
+from tests.helpers import create_session
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
 
@@ -238,7 +238,7 @@ async def test_rate_limit_answers_then_closes_1008(
     from pathlib import Path
 
     from handlers.app import create_app
-    from tests.conftest import create_session, make_settings
+    from tests.helpers import create_session, make_settings
 
     assert isinstance(tmp_path, Path)
     settings = make_settings(tmp_path, ws_rate_per_s=1.0, ws_rate_burst=2)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import asyncpg
 
 from gateway.auth import Role
-from tests.conftest import create_session
+from tests.helpers import create_session
 from tests.wsclient import open_ws, recv, recv_until, send, ws_url
 
 # Objects whose presence in cyclic garbage means a closed socket was not released.
@@ -82,9 +82,38 @@ async def test_closed_sockets_leave_no_cyclic_garbage(
     assert leaked == {}, f"closed sockets left cycles: {leaked}"
 
 
+async def _disconnects(pool: asyncpg.Pool, sids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = await pool.fetch(
+        "SELECT session_id, count(*) AS n FROM live_events WHERE session_id = ANY($1::uuid[]) "
+        "AND event_type = 'presence' AND payload ->> 'candidate_connected' = 'false' "
+        "GROUP BY session_id",
+        sids,
+    )
+    return {r["session_id"]: r["n"] for r in rows}
+
+
 async def test_teardown_records_the_disconnect_even_when_the_handler_is_cancelled(
     server_url: str, token: Callable[..., str], pool: asyncpg.Pool
 ) -> None:
+    """The client's TCP connection is aborted (no close frame); aiohttp's test server cancels
+    the handler of a lost connection (`handler_cancellation=True`, as in production behind a
+    balancer that drops connections): the teardown still runs to the end, once per socket."""
+    url = server_url
     sids = [await create_session(pool) for _ in range(3)]
-    await asyncio.gather(*(_session_lifecycle(server_url, token, s, frames=2) for s in sids))
-    await _settle(pool, sids)  # times out if a cancelled handler skipped its teardown
+    sockets = []
+    for sid in sids:
+        cand = await open_ws(ws_url(url, "candidate", sid, token(Role.CANDIDATE, sid)))
+        assert (await recv(cand))["type"] == "hello"
+        await send(cand, {"type": "transcript", "seq": 1, "role": "user", "text": "hello"})
+        assert (await recv_until(cand, "ack"))["seq"] == 1
+        sockets.append(cand)
+    for cand in sockets:
+        cand.transport.abort()  # gone without a close handshake: the server's handler is cancelled
+    async with asyncio.timeout(10):
+        while len(found := await _disconnects(pool, sids)) < len(sids):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the rows are in another process's database
+    assert found == {sid: 1 for sid in sids}
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM voice_transcripts WHERE session_id = ANY($1::uuid[])", sids
+    )
+    assert stored == len(sids)

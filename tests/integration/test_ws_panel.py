@@ -15,26 +15,8 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.auth import Role
 from handlers.app import create_app
-from tests.conftest import make_settings
+from tests.helpers import make_settings, seed_suggestions
 from tests.wsclient import UNIT, open_ws, recv, recv_until, send, transcript, ws_url
-
-INSERT_SUGGESTIONS = """
-INSERT INTO voice_analysis (session_id, analysis_type, meter_score, meter_factors, suggestion_text,
-                            suggestion_category, priority, label, run_id)
-VALUES
-  ($1, 'say_meter', 71, '{"rapport": 80}', NULL, NULL, NULL, NULL, $2),
-  ($1, 'suggestion', NULL, '{}', 'Mention budget pressure from the CFO', 'context_injection',
-   'medium', NULL, $2),
-  ($1, 'curveball', NULL, '{}', 'Your CFO just asked for competitive quotes', 'curveball',
-   'high', 'Competitive Pressure', $2),
-  ($1, 'followup', NULL, '{}', 'Ask: what does success look like in 90 days?',
-   'followup_question', 'high', NULL, $2)
-RETURNING id, suggestion_category
-"""
-
-async def seed_suggestions(pool: asyncpg.Pool, session_id: uuid.UUID) -> dict[str, uuid.UUID]:
-    rows = await pool.fetch(INSERT_SUGGESTIONS, session_id, uuid.uuid4())
-    return {r["suggestion_category"]: r["id"] for r in rows if r["suggestion_category"]}
 
 
 def urls(server_url: str, sid: uuid.UUID, token: Callable[..., str]) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from gateway.errors import CloseCode
 from gateway.hub import SessionHub
 from gateway.metrics import sample
 from gateway.outbox import Outbox
-from gateway.ports import SessionSeed
+from gateway.ports import SessionSeed, SessionStatus
 
 
 class FakeStore:
@@ -28,7 +28,7 @@ class FakeStore:
         if session_id != self.sid:
             return None
         return SessionSeed(
-            session_id, "active", 1, "sales", "en", 5, self.last_event_id, self.recent
+            session_id, SessionStatus.ACTIVE, 1, "sales", "en", 5, self.last_event_id, self.recent
         )
 
     async def fetch_events(

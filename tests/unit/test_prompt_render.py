@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.prompt_render import (
+from services.voice.prompt_render import (
     DIFFICULTY_INSTRUCTIONS,
     PLACEHOLDERS,
     UnknownPlaceholderError,

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from gateway.scheduler import AnalysisScheduler, Trigger
+from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 
 
 class Recorder:
@@ -48,11 +48,11 @@ async def test_single_flight_and_exactly_one_coalesced_follow_up() -> None:
     rec = Recorder()
     sched = AnalysisScheduler(rec, concurrency=4)
     sid = uuid.uuid4()
-    assert sched.trigger(Trigger(sid, "count", 10)) is True
+    assert sched.trigger(Trigger(sid, TriggerReason.COUNT, 10)) is True
     await settle()
     assert len(rec.started) == 1 and sched.in_flight == 1
     for count in range(11, 31):  # many triggers while the first run is in flight
-        assert sched.trigger(Trigger(sid, "count", count)) is False
+        assert sched.trigger(Trigger(sid, TriggerReason.COUNT, count)) is False
     await settle()
     assert len(rec.started) == 1  # still single-flight
     rec.gate(sid).set()
@@ -66,7 +66,7 @@ async def test_global_concurrency_bound() -> None:
     sched = AnalysisScheduler(rec, concurrency=3)
     sids = [uuid.uuid4() for _ in range(10)]
     for sid in sids:
-        assert sched.trigger(Trigger(sid, "count", 10))
+        assert sched.trigger(Trigger(sid, TriggerReason.COUNT, 10))
     await settle()
     assert rec.active == 3 and sched.in_flight == 10
     for sid in sids:
@@ -80,9 +80,10 @@ async def test_failing_run_does_not_block_other_sessions_or_its_follow_up() -> N
     sched = AnalysisScheduler(rec, concurrency=1)
     bad, good = uuid.uuid4(), uuid.uuid4()
     rec.fail.add(bad)
-    sched.trigger(Trigger(bad, "count", 10))
-    sched.trigger(Trigger(good, "count", 10))
-    sched.trigger(Trigger(bad, "count", 20))  # coalesced follow-up of the failing session
+    sched.trigger(Trigger(bad, TriggerReason.COUNT, 10))
+    sched.trigger(Trigger(good, TriggerReason.COUNT, 10))
+    # a coalesced follow-up of the failing session
+    sched.trigger(Trigger(bad, TriggerReason.COUNT, 20))
     rec.gate(bad).set()
     rec.gate(good).set()
     await sched.wait_idle()
@@ -90,7 +91,7 @@ async def test_failing_run_does_not_block_other_sessions_or_its_follow_up() -> N
     assert [t.message_count for t in rec.started if t.session_id == bad] == [10, 20]
     # The session is free again afterwards.
     rec.fail.clear()
-    sched.trigger(Trigger(bad, "manual"))
+    sched.trigger(Trigger(bad, TriggerReason.MANUAL))
     await sched.wait_idle()
     assert rec.finished[-1].session_id == bad
 
@@ -102,13 +103,14 @@ async def test_run_ids_are_promised_up_front_and_futures_resolve_with_the_coveri
     loop = asyncio.get_running_loop()
     first: asyncio.Future[object] = loop.create_future()
     chosen = uuid.uuid4()
-    assert sched.schedule(Trigger(sid, "manual", run_id=chosen, done=first)) == chosen
+    assert sched.schedule(Trigger(sid, TriggerReason.MANUAL, run_id=chosen, done=first)) == chosen
     # Two more while running: both covered by the same follow-up, whose id is known now.
     second: asyncio.Future[object] = loop.create_future()
     third: asyncio.Future[object] = loop.create_future()
-    follow_up = sched.schedule(Trigger(sid, "manual", done=second))
+    follow_up = sched.schedule(Trigger(sid, TriggerReason.MANUAL, done=second))
     assert follow_up is not None and follow_up != chosen
-    assert sched.schedule(Trigger(sid, "count", 20, run_id=uuid.uuid4(), done=third)) == follow_up
+    late = Trigger(sid, TriggerReason.COUNT, 20, run_id=uuid.uuid4(), done=third)
+    assert sched.schedule(late) == follow_up
     rec.gate(sid).set()
     assert await first == ("done", chosen)
     assert await second == ("done", follow_up) == await third
@@ -124,20 +126,20 @@ async def test_waiters_see_a_crashing_run_and_close_cancels_the_rest() -> None:
     rec.fail.add(bad)
     loop = asyncio.get_running_loop()
     crashed: asyncio.Future[object] = loop.create_future()
-    sched.schedule(Trigger(bad, "manual", done=crashed))
+    sched.schedule(Trigger(bad, TriggerReason.MANUAL, done=crashed))
     rec.gate(bad).set()
     with pytest.raises(RuntimeError, match="exploded"):
         await crashed
 
     running: asyncio.Future[object] = loop.create_future()
     pending: asyncio.Future[object] = loop.create_future()
-    sched.schedule(Trigger(slow, "manual", done=running))
-    sched.schedule(Trigger(slow, "manual", done=pending))
+    sched.schedule(Trigger(slow, TriggerReason.MANUAL, done=running))
+    sched.schedule(Trigger(slow, TriggerReason.MANUAL, done=pending))
     await settle()
     await sched.close()
     assert running.cancelled() and pending.cancelled()
     assert sched.in_flight == 0
     late: asyncio.Future[object] = loop.create_future()
-    assert sched.schedule(Trigger(slow, "manual", done=late)) is None
+    assert sched.schedule(Trigger(slow, TriggerReason.MANUAL, done=late)) is None
     assert late.cancelled()
-    assert sched.trigger(Trigger(slow, "count", 30)) is False
+    assert sched.trigger(Trigger(slow, TriggerReason.COUNT, 30)) is False

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from handlers.simulator import (
+from client.simulator import (
     CandidateProtocol,
     CloseAction,
     Message,
@@ -173,8 +173,14 @@ def test_errors_retry_stop_or_fail() -> None:
     p = streaming()
     p.next_transcript()
     p.next_transcript()
-    retry = p.receive(
+    # Not stored, and nothing more is stored on this socket (the gateway closes it 1011): the
+    # frame waits, unacked, for the resend after the next hello.
+    waits = p.receive(
         orjson.dumps({"type": "error", "code": "unavailable", "message": "db", "ref": "2"})
+    )
+    assert waits.retry is None and not waits.send and sorted(p.unacked) == [1, 2]
+    retry = p.receive(
+        orjson.dumps({"type": "error", "code": "rate_limited", "message": "slow", "ref": "2"})
     )
     assert retry.retry is not None and [f["seq"] for f in retry.retry] == [2]
     with pytest.raises(SimulatorError, match="seq_conflict"):

@@ -18,7 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from handlers.simulator import Message, Simulator
+from client.simulator import Message, Simulator
 
 MESSAGES = [Message("assistant" if n % 2 else "user", f"line {n}") for n in range(1, 9)]
 FAST = 500.0  # frames per second: the pacing itself is not under test here
@@ -80,7 +80,8 @@ class FakeGateway:
                         }
                     )
                 )
-                continue
+                await ws.close(1011, "frame not stored; reconnect, resend")  # as the gateway does
+                return
             duplicate = seq in self.stored
             self.stored.setdefault(seq, frame["text"])
             if seq in self.close_after_commit:
@@ -180,7 +181,7 @@ async def test_network_blip_without_close_frame_is_survived(
     assert sorted(fake.stored) == list(range(1, 9))
 
 
-async def test_unavailable_frame_is_resent_on_the_same_connection(
+async def test_unavailable_frame_is_resent_in_order_after_the_reconnect(
     gateway: tuple[FakeGateway, str],
 ) -> None:
     fake, url = gateway
@@ -188,8 +189,9 @@ async def test_unavailable_frame_is_resent_on_the_same_connection(
     sim = make(url, [])
     sim.retry_delay = 0.05
     result = await asyncio.wait_for(sim.run(), 10)
-    assert result.exit_code == 0 and fake.connections == 1
+    assert result.exit_code == 0 and fake.connections == 2
     assert fake.transcript_frames().count(5) == 2 and sorted(fake.stored) == list(range(1, 9))
+    assert list(fake.stored) == list(range(1, 9))  # stored in seq order
 
 
 async def test_bad_token_is_a_clear_unrecoverable_error(gateway: tuple[FakeGateway, str]) -> None:

@@ -1,0 +1,1 @@
+"""Voice agents: the ElevenLabs client, prompt rendering, get-or-create and clean-up."""

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import openai
@@ -194,6 +195,7 @@ class OpenAIAnalyzer:
         max_completion_tokens: int | None = 1500,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        on_attempt: Callable[[str, float], None] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0")
@@ -209,6 +211,8 @@ class OpenAIAnalyzer:
         self._max_tokens = max_completion_tokens
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # Told of every model call: ("ok" or the failure's reason, seconds); metrics hook.
+        self._on_attempt = on_attempt
         # Models that answered "json_schema not supported": use json_object from then on.
         self._json_object_models: set[str] = set()
 
@@ -251,15 +255,20 @@ class OpenAIAnalyzer:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
-                return await self._attempt(messages, rubric)
+                result = await self._attempt(messages, rubric)
+                self._observe("ok", started)
+                return result
             except _SchemaUnsupported:
+                self._observe("schema_unsupported", started)
                 # Capability negotiation, not a failure: retry at once, same attempt.
                 log.info("model %s rejects json_schema; falling back to json_object", self.model)
                 self._json_object_models.add(self.model)
                 attempt -= 1
                 continue
             except _AttemptFailed as failure:
+                self._observe(failure.reason, started)
                 final = not failure.retryable or attempt >= attempts
                 log.warning(
                     "analysis attempt %d/%d with %s failed (%s): %s",
@@ -277,6 +286,10 @@ class OpenAIAnalyzer:
                         status_code=failure.status_code,
                     ) from None
                 await self._sleep(self.retry.delay(attempt, failure.retry_after, self._rng))
+
+    def _observe(self, outcome: str, started: float) -> None:
+        if self._on_attempt is not None:
+            self._on_attempt(outcome, time.perf_counter() - started)
 
     async def _attempt(
         self, messages: list[ChatCompletionMessageParam], rubric: Rubric

@@ -36,7 +36,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Done = Callable[[R | None, BaseException | None], None]
-Entry = tuple[T, Callable[[Any, BaseException | None], None]]
+# (item, its callback, when it was queued: loop time)
+Entry = tuple[T, Callable[[Any, BaseException | None], None], float]
 
 # Resolving a committed batch runs every item's callback (an ack write each); let the event loop
 # breathe between chunks (about 1 ms each) so a 2,000-frame batch cannot stall other sockets.
@@ -60,7 +61,10 @@ class GroupCommitter(Generic[T, R]):
         key: Callable[[T], Hashable] | None = None,
         deliver: Callable[[list[T], list[R]], Awaitable[None]] | None = None,
         on_batch: Callable[[int, float, float], None] | None = None,
+        on_answered: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_batch(rows, stored_s, delivered_s)` runs per committed batch; `on_answered(s)`
+        per item stored, with the seconds from its submit to its callback (ack latency)."""
         if max_in_flight > 1 and key is None:
             raise ValueError("several batches in flight need a key to keep per-key order")
         self._flush = flush
@@ -77,6 +81,7 @@ class GroupCommitter(Generic[T, R]):
         self._max_delay = max_delay_s
         self._max_pending = max_pending
         self._on_batch = on_batch
+        self._on_answered = on_answered
         self._queue: deque[Entry[T]] = deque()
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
@@ -114,7 +119,7 @@ class GroupCommitter(Generic[T, R]):
             await self._has_room.wait()
         if self._closed:
             raise BatcherClosed("committer is closed")
-        self._queue.append((item, done))
+        self._queue.append((item, done, asyncio.get_running_loop().time()))
         self._has_items.set()
 
     async def drain(self) -> None:
@@ -201,7 +206,7 @@ class GroupCommitter(Generic[T, R]):
 
     async def _commit(self, batch: list[Entry[T]]) -> None:
         loop = asyncio.get_running_loop()
-        items = [item for item, _ in batch]
+        items = [item for item, _, _ in batch]
         started = loop.time()
         results: list[R] = []
         error: BaseException | None = None
@@ -231,13 +236,18 @@ class GroupCommitter(Generic[T, R]):
                     await self._deliver(items, results)
                 except Exception:  # stored is stored: the writers still hear so
                     log.exception("delivery of a committed batch failed")
-            for i, (_, done) in enumerate(batch):
+            answered = self._on_answered if error is None else None
+            now = loop.time()
+            for i, (_, done, queued) in enumerate(batch):
                 if i and i % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a big batch must not hold the loop for its acks
+                    now = loop.time()
                 if error is None:
                     self._resolve(done, results[i], None)
                 else:
                     self._resolve(done, None, error)
+                if answered is not None:
+                    answered(now - queued)
             if error is None and self._on_batch is not None:
                 self._on_batch(len(batch), stored_s, loop.time() - delivered)
         finally:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage
 from gateway.errors import CloseCode
-from gateway.metrics import REGISTRY
+from gateway.metrics import histogram
 from gateway.outbox import Outbox
 from gateway.ports import HubStore, SessionSeed, SessionStatus
 from gateway.wsframe import text_frame
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Handing one event to every panel socket of its session: with the transports keeping up this
 # is one buffered write per socket, so its time is the kernel's per-send cost times the panels.
 _FAN_OUT_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 25, 30, 40, 50, 75, 100, 250)
-_fan_out_seconds = REGISTRY.histogram(
+_fan_out_seconds = histogram(
     "gateway_fanout_seconds",
     "one event handed to every panel socket of its session",
     tuple(ms / 1000 for ms in _FAN_OUT_MS),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from gateway.metrics import REGISTRY
+from gateway.metrics import counter, histogram
 
 __all__ = ["INTERVAL_S", "run_queue_clock", "sample"]
 
@@ -27,15 +27,15 @@ INTERVAL_S = 0.005
 
 # Fine steps around the 10 ms that matters: a coarse bucket (10-25 ms) hides whether it is met.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1.0)
-_lag = REGISTRY.histogram(
+_lag = histogram(
     "gateway_event_loop_lag_seconds", "how late the event loop woke a 5 ms sleep", _BUCKETS
 )
-_busy_lag = REGISTRY.histogram(
+_busy_lag = histogram(
     "gateway_event_loop_busy_lag_seconds",
     "the same lag less the time the kernel kept the loop's thread waiting for a CPU",
     _BUCKETS,
 )
-_run_queue = REGISTRY.counter(
+_run_queue = counter(
     "gateway_event_loop_run_queue_seconds_total",
     "time the loop's thread was ready to run but waited for a CPU (Linux)",
 )

@@ -1,150 +1,143 @@
-"""A tiny Prometheus-text metrics registry: counters, gauges and histograms, no dependencies.
+"""Metrics on `prometheus_client`: the gateway's instruments and one registry per app.
 
-Plain objects so the core can count without knowing who scrapes; `/metrics` renders them.
+The instruments (counters and histograms the core and the handlers update) are module-level
+`prometheus_client` objects that belong to no registry. `INSTRUMENTS` is the one collector
+that yields them all; `new_registry()` builds a registry per app with it and the library's
+process, platform and GC collectors. Tests build many apps in one process, so nothing here
+touches `prometheus_client.REGISTRY` (registering a name twice there raises).
+
+Exposition is the library's too (`render`), Prometheus text or OpenMetrics by `Accept`.
 """
 
 from __future__ import annotations
 
-import bisect
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["REGISTRY", "Counter", "Gauge", "Histogram", "Registry"]
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-_DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+__all__ = [
+    "ACK_BUCKETS",
+    "ANALYSIS_BUCKETS",
+    "COMMIT_BUCKETS",
+    "HTTP_BUCKETS",
+    "INSTRUMENTS",
+    "MODEL_CALL_BUCKETS",
+    "CollectorRegistry",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "counter",
+    "histogram",
+    "new_registry",
+    "render",
+    "sample",
+]
 
-
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    if not names:
-        return ""
-    inner = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class _Metric(ABC):
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.label_names = tuple(labels)
-
-    @abstractmethod
-    def samples(self) -> list[str]:
-        """The exposition lines of this metric, without HELP/TYPE."""
-
-    def render(self) -> str:
-        head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
-        return head + "".join(line + "\n" for line in self.samples())
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[tuple[str, ...], float] = {}
-
-    def inc(self, amount: float = 1.0, *labels: str) -> None:
-        self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def value(self, *labels: str) -> float:
-        return self._values.get(labels, 0.0)
-
-    def samples(self) -> list[str]:
-        return [f"{self.name}{_labels(self.label_names, k)} {v:g}" for k, v in self._values.items()]
+# `*_created` series double every counter and histogram and no dashboard or alert reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-class Gauge(_Metric):
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, fn: Callable[[], float] | None = None) -> None:
-        super().__init__(name, help_text)
-        self._value = 0.0
-        self._fn = fn
-
-    def set(self, value: float) -> None:
-        self._value = value
-
-    def add(self, amount: float) -> None:
-        self._value += amount
-
-    def value(self) -> float:
-        return self._fn() if self._fn else self._value
-
-    def samples(self) -> list[str]:
-        return [f"{self.name} {self.value():g}"]
-
-
-class Histogram(_Metric):
-    kind = "histogram"
-
-    def __init__(
-        self, name: str, help_text: str, buckets: Iterable[float] = _DEFAULT_BUCKETS
-    ) -> None:
-        super().__init__(name, help_text)
-        self._bounds = tuple(sorted(buckets))
-        self._counts = [0] * (len(self._bounds) + 1)
-        self._sum = 0.0
-        self._count = 0
-
-    def observe(self, value: float) -> None:
-        self._counts[bisect.bisect_left(self._bounds, value)] += 1
-        self._sum += value
-        self._count += 1
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def samples(self) -> list[str]:
-        out: list[str] = []
-        running = 0
-        for bound, n in zip(self._bounds, self._counts, strict=False):
-            running += n
-            out.append(f'{self.name}_bucket{{le="{bound:g}"}} {running}')
-        out.append(f'{self.name}_bucket{{le="+Inf"}} {self._count}')
-        out.append(f"{self.name}_sum {self._sum:g}")
-        out.append(f"{self.name}_count {self._count}")
-        return out
+# Buckets per metric, from the ranges measured in docs/benchmarks.md, so the quantiles that
+# dashboards and alerts read fall between close edges where it matters.
+# Group commit: 5-25 ms a batch at 1,000 sessions of normal speech, 130 ms mean and p99 in
+# 250-500 ms at saturation (11k frames/s); 1 s and beyond is a database in trouble.
+COMMIT_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0
+)  # fmt: skip
+# Ack latency (frame queued to ack handed to the socket): a few ms idle, p50 0.7 s / p99 1.1 s
+# at saturation; the fine steps sit under 100 ms, where a healthy gateway lives.
+ACK_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0
+)  # fmt: skip
+# One analysis run: offline 4-6 ms alone, 140-270 ms with 100 at once; a model 1-20 s
+# (OPENAI_TIMEOUT is 20 s per attempt, three attempts with backoff).
+ANALYSIS_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0
+)  # fmt: skip
+# One model API call (an attempt): about 1 s for a short window, up to the 20 s timeout.
+MODEL_CALL_BUCKETS = (
+    0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0
+)  # fmt: skip
+# REST requests: single-row reads and writes, a few ms; session end writes the artifact.
+HTTP_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
 
 
-M = TypeVar("M", bound=_Metric)
+class _Instruments(Collector):
+    """Every instrument made by `counter()`/`histogram()`, collected as one."""
 
-
-class Registry:
     def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
+        self._metrics: dict[str, MetricWrapperBase] = {}
 
-    def counter(self, name: str, help_text: str, labels: Iterable[str] = ()) -> Counter:
-        return self._get(name, lambda: Counter(name, help_text, labels), Counter)
+    def add(self, name: str, metric: MetricWrapperBase) -> None:
+        if name in self._metrics:
+            raise ValueError(f"metric {name} is already defined")
+        self._metrics[name] = metric
 
-    def gauge(self, name: str, help_text: str, fn: Callable[[], float] | None = None) -> Gauge:
-        gauge = self._get(name, lambda: Gauge(name, help_text, fn), Gauge)
-        if fn is not None:
-            gauge._fn = fn  # re-registration (a new app in the same process) rebinds the source
-        return gauge
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._metrics.values():
+            yield from metric.collect()
 
-    def histogram(
-        self, name: str, help_text: str, buckets: Iterable[float] = _DEFAULT_BUCKETS
-    ) -> Histogram:
-        return self._get(name, lambda: Histogram(name, help_text, buckets), Histogram)
-
-    def _get(self, name: str, make: Callable[[], M], kind: type[M]) -> M:
-        metric = self._metrics.get(name)
-        if metric is None:
-            metric = self._metrics[name] = make()
-        if not isinstance(metric, kind):
-            raise TypeError(f"metric {name} already registered as {type(metric).__name__}")
-        return metric
-
-    def render(self) -> str:
-        return "".join(m.render() for m in self._metrics.values())
+    def describe(self) -> Iterator[Metric]:
+        for metric in self._metrics.values():
+            yield from metric.describe()
 
 
-REGISTRY = Registry()
+INSTRUMENTS = _Instruments()
+
+
+def counter(name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
+    """A process-wide counter; `name` is the exposed name (`_total` included)."""
+    metric = Counter(name, help_text, labels, registry=None)
+    INSTRUMENTS.add(name, metric)
+    return metric
+
+
+def histogram(
+    name: str, help_text: str, buckets: Iterable[float], labels: Sequence[str] = ()
+) -> Histogram:
+    """A process-wide histogram; its buckets are chosen per metric (never the defaults)."""
+    metric = Histogram(name, help_text, labels, registry=None, buckets=tuple(buckets))
+    INSTRUMENTS.add(name, metric)
+    return metric
+
+
+def new_registry() -> CollectorRegistry:
+    """A registry for one app: the instruments, process (RSS, CPU, open fds), platform and GC
+    collectors. Per-app gauges (sockets, sessions, pool) are registered on it by the app."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    registry.register(INSTRUMENTS)
+    return registry
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The exposition and its content type: OpenMetrics when `accept` asks for it."""
+    encode, content_type = choose_encoder(accept or "")
+    return encode(registry), content_type
+
+
+_ALONE = CollectorRegistry(auto_describe=False)
+_ALONE.register(INSTRUMENTS)
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    """The current value of one instrument sample (0 if absent): for tests and the bench."""
+    value = _ALONE.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("GATEWAY_LOG_LEVEL")
     )
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("GATEWAY_LOG_FORMAT"))
 
     # Security
     jwt_secret: SecretStr | None = Field(None, validation_alias=_env("GATEWAY_JWT_SECRET"))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from handlers import (
+    app_metrics,
     client_module,
     contexts,
     health,
@@ -34,6 +35,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[METRICS] = Metrics.create()
+    app_metrics.setup(app)
     contexts.install(app)
     ws.setup(app)
     health.setup(app)

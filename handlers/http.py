@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, ValidationError
 
+from gateway import metrics
 from gateway.auth import Claims, Role, authorize, verify_token
 from gateway.errors import (
     AuthError,
@@ -23,7 +24,7 @@ from gateway.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from gateway.metrics import REGISTRY, Counter, Histogram
+from gateway.metrics import CollectorRegistry, Counter, Histogram
 from handlers.keys import METRICS, SETTINGS
 
 __all__ = [
@@ -48,19 +49,28 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(slots=True)
 class Metrics:
+    """The app's metrics registry (what `/metrics` shows) and its REST instruments."""
+
+    registry: CollectorRegistry
     requests: Counter
     latency: Histogram
 
     @classmethod
     def create(cls) -> Metrics:
+        registry = metrics.new_registry()
         return cls(
-            requests=REGISTRY.counter(
+            registry=registry,
+            requests=Counter(
                 "gateway_http_requests_total",
                 "HTTP requests by route and status",
                 ("method", "route", "status"),
+                registry=registry,
             ),
-            latency=REGISTRY.histogram(
-                "gateway_http_request_seconds", "HTTP request latency in seconds"
+            latency=Histogram(
+                "gateway_http_request_seconds",
+                "HTTP request latency in seconds",
+                registry=registry,
+                buckets=metrics.HTTP_BUCKETS,
             ),
         )
 
@@ -215,10 +225,10 @@ class AccessLogger(AbstractAccessLogger):
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     response = await handler(request)
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
+    app_metrics = request.app.get(METRICS)
+    if app_metrics is not None:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
-        metrics.requests.inc(1, request.method, name, str(response.status))
-        metrics.latency.observe(time.perf_counter() - started)
+        app_metrics.requests.labels(request.method, name, str(response.status)).inc()
+        app_metrics.latency.observe(time.perf_counter() - started)
     return response

@@ -32,7 +32,8 @@ from gateway.errors import (
     UnavailableError,
 )
 from gateway.hub import SessionState
-from gateway.metrics import REGISTRY
+from gateway.logs import ConnectionLog, connection_log
+from gateway.metrics import counter
 from gateway.outbox import Outbox
 from gateway.protocol import CommandAckFrame, TranscriptFrame
 from gateway.ratelimit import TokenBucket
@@ -49,9 +50,9 @@ log = logging.getLogger("gateway.ws")
 SETTLE_TIMEOUT_S = 5.0  # how long a socket closing for abuse waits for its frames' answers
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the transport before writes go via the outbox
 
-_connections = REGISTRY.counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
-_closed_slow = REGISTRY.counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
-_errors = REGISTRY.counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
+_connections = counter("gateway_ws_connections_total", "WebSocket connections", ("kind",))
+_closed_slow = counter("gateway_ws_slow_consumer_closes_total", "sockets closed 1013")
+_errors = counter("gateway_ws_error_frames_total", "error frames sent", ("code",))
 
 
 @dataclass(eq=False, slots=True)
@@ -67,9 +68,11 @@ class Connection:
     expiry: asyncio.TimerHandle | None = None
     transport: Any = None
     acks: list[bytes] = field(default_factory=list)
+    log: ConnectionLog = field(init=False)
 
     def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        self.log = connection_log(log, self.session_id)  # this task's lines carry the ids too
         self.transport = transport
         self.outbox = Outbox(
             self._send, max_items, self._overflow, self._write_now if transport else None
@@ -102,7 +105,7 @@ class Connection:
 
     def _overflow(self) -> None:
         _closed_slow.inc()
-        log.info("%s socket for %s could not keep up; closing 1013", self.kind, self.session_id)
+        self.log.info("%s socket could not keep up; closing 1013", self.kind)
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "slow consumer: reconnect with ?after=")
 
     def send_ack(self, data: bytes) -> None:
@@ -150,6 +153,7 @@ class Connection:
 async def _release(request: web.Request, conn: Connection) -> None:
     request.app[CONNECTIONS].discard(conn)
     await conn.finish()
+    conn.log.debug("%s socket closed (%s)", conn.kind, conn.ws.close_code)
 
 
 _teardowns: set[asyncio.Task[None]] = set()
@@ -231,14 +235,15 @@ async def _accept(
     conn = Connection(ws, kind, session_id)
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
-    _connections.inc(1, kind.value)
+    _connections.labels(kind.value).inc()
+    conn.log.debug("%s socket open", kind)
     admission = Admission(TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
     return state, live, conn, admission
 
 
 def _count_errors(errors: dict[str, int]) -> None:
     for code, n in errors.items():
-        _errors.inc(n, code)
+        _errors.labels(code).inc(n)
 
 
 async def candidate_ws(request: web.Request) -> web.StreamResponse:

@@ -29,6 +29,7 @@ from analysis.models import AnalysisResult, TranscriptLine, band_for
 from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.retry import RetryPolicy
 from analysis.rubrics import Rubric, rubric_for, rubric_payload
+from gateway import metrics
 from gateway.errors import (
     ConflictError,
     GoneError,
@@ -38,7 +39,6 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.frames import iso
-from gateway.metrics import REGISTRY
 from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
 from services.live import LiveService
@@ -72,12 +72,32 @@ RED_BELOW = 50  # the red band
 RETRY_AFTER_S = 30.0  # after a failed run the gateway retries once by itself, this much later
 MIN_LINES = 2
 
-_run_seconds = REGISTRY.histogram(
-    "gateway_analysis_run_seconds", "analysis run duration (window to published event)"
+_run_seconds = metrics.histogram(
+    "gateway_analysis_run_seconds",
+    "analysis run duration (window to published event)",
+    metrics.ANALYSIS_BUCKETS,
+    ("analyzer",),
 )
-_runs_total = REGISTRY.counter(
-    "gateway_analysis_runs_total", "analysis runs by outcome", ("outcome",)
+_runs_total = metrics.counter(
+    "gateway_analysis_runs_total", "analysis runs by outcome", ("analyzer", "outcome")
 )
+_failures_total = metrics.counter(
+    "gateway_analysis_failures_total", "failed analysis runs by reason", ("analyzer", "reason")
+)
+_model_calls = metrics.counter(
+    "gateway_model_calls_total", "model API calls (attempts) by outcome", ("model", "outcome")
+)
+_model_call_seconds = metrics.histogram(
+    "gateway_model_call_seconds", "one model API call (attempt)", metrics.MODEL_CALL_BUCKETS
+)
+
+
+def _model_call(model: str) -> Callable[[str, float], None]:
+    def observe(outcome: str, seconds: float) -> None:
+        _model_calls.labels(model, outcome).inc()
+        _model_call_seconds.observe(seconds)
+
+    return observe
 
 Analyze = Callable[[Sequence[TranscriptLine], Rubric, str, str | None], Awaitable[AnalysisResult]]
 
@@ -226,7 +246,7 @@ class AnalysisRunner:
                 trigger, run_id, "internal_error", f"analysis failed ({type(err).__name__})"
             )
         elapsed = time.perf_counter() - started
-        _run_seconds.observe(elapsed)
+        _run_seconds.labels(self.analyzer_name).observe(elapsed)
         self._log(trigger, outcome, elapsed)
         return outcome
 
@@ -363,7 +383,7 @@ class AnalysisRunner:
         ms = elapsed * 1000
         sid = trigger.session_id
         if outcome.event is not None:
-            _runs_total.inc(1, "ok")
+            _runs_total.labels(self.analyzer_name, "ok").inc()
             log.info(
                 "analysis ok session=%s run=%s reason=%s analyzer=%s score=%s suggestions=%d "
                 "in %.0f ms",
@@ -376,7 +396,8 @@ class AnalysisRunner:
                 ms,
             )
         elif outcome.failure is not None:
-            _runs_total.inc(1, "failed")
+            _runs_total.labels(self.analyzer_name, "failed").inc()
+            _failures_total.labels(self.analyzer_name, outcome.failure["reason"]).inc()
             log.warning(
                 "analysis failed session=%s run=%s reason=%s analyzer=%s error=%s in %.0f ms",
                 sid,
@@ -387,7 +408,7 @@ class AnalysisRunner:
                 ms,
             )
         else:
-            _runs_total.inc(1, "skipped")
+            _runs_total.labels(self.analyzer_name, "skipped").inc()
             log.info(
                 "analysis skipped session=%s run=%s reason=%s (%s) in %.0f ms",
                 sid,
@@ -420,7 +441,11 @@ async def analysis_engine(
         if retry is not None:
             kwargs["retry"] = retry
         analyzer = OpenAIAnalyzer(
-            client, model=settings.openai_model, timeout=settings.openai_timeout_s, **kwargs
+            client,
+            model=settings.openai_model,
+            timeout=settings.openai_timeout_s,
+            on_attempt=_model_call(settings.openai_model),
+            **kwargs,
         )
         analyzer.warm_up()
         analyze = analyzer.analyze

@@ -24,6 +24,7 @@ import orjson
 
 from client.interviews import InterviewSetupError, create_interview
 from client.simulator import Simulator, SimulatorError, load_transcript
+from gateway import logs
 from gateway.auth import Role, issue_token
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise SettingsError("--rate must be positive")
     settings = load_settings(**overrides)
-    logging.getLogger().setLevel(settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # keep the demo output legible
     try:
         load_transcript(args.transcript)  # fail before starting a database

@@ -8,6 +8,7 @@ import logging
 import signal
 from types import FrameType
 
+from gateway import logs
 from gateway.settings import load_settings
 from handlers.server import run_server
 from storage.database import database
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     settings = load_settings(**overrides)
-    logging.getLogger().setLevel(settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     # Until the server installs its graceful handler, SIGTERM unwinds like Ctrl-C does, so a
     # stop during start-up still stops the embedded database it may have started.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from analysis.retry import RetryPolicy
 from gateway.auth import Role
+from gateway.metrics import sample
 from handlers.app import create_app
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY
 from tests.fakes.fake_openai import (
@@ -76,6 +77,15 @@ class Call:
             assert ack["duplicate"] is False
 
 
+def _model_calls(outcome: str) -> float:
+    return sample("gateway_model_calls_total", {"model": "gpt-4o", "outcome": outcome})
+
+
+def _failures(reason: str) -> float:
+    labels = {"analyzer": "openai:gpt-4o", "reason": reason}
+    return sample("gateway_analysis_failures_total", labels)
+
+
 def urls(gw: Gateway, sid: uuid.UUID, token: Callable[..., str]) -> tuple[str, str]:
     return (
         ws_url(gw.url, "candidate", sid, token(Role.CANDIDATE, sid)),
@@ -89,6 +99,9 @@ async def test_model_failures_become_analysis_failed_and_the_next_trigger_succee
     fake = gateway.fake
     fake.script(rate_limit(retry_after=0), server_error(500), delay(3.0), garbage(), non_json())
     expected = ["rate_limited", "bad_status", "timeout", "invalid_json", "invalid_json"]
+    outcomes = ["ok", *sorted(set(expected))]
+    calls_before = {o: _model_calls(o) for o in outcomes}
+    failures_before = {o: _failures(o) for o in outcomes}
     cand_url, panel_url = urls(gateway, session_id, token)
     async with await open_ws(panel_url) as panel, await open_ws(cand_url) as cand:
         await recv_until(panel, "snapshot")
@@ -115,6 +128,11 @@ async def test_model_failures_become_analysis_failed_and_the_next_trigger_succee
         "SELECT count(*) FROM voice_transcripts WHERE session_id = $1", session_id
     )
     assert stored == 12
+    # Every model call is counted by outcome, every failed run by reason (the metrics).
+    calls = {o: _model_calls(o) - calls_before[o] for o in outcomes}
+    assert calls == {"ok": 1, "rate_limited": 1, "bad_status": 1, "timeout": 1, "invalid_json": 2}
+    failures = {o: _failures(o) - failures_before[o] for o in outcomes}
+    assert failures == {**calls, "ok": 0}
     runs = await pool.fetch(
         "SELECT DISTINCT run_id FROM voice_analysis WHERE session_id = $1", session_id
     )

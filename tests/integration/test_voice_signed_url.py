@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
-from analysis.retry import RetryPolicy
 from websockets.asyncio.client import connect
 
+from analysis.retry import RetryPolicy
 from gateway.settings import SettingsError
 from handlers.app import create_app
 from handlers.keys import ELEVENLABS_RETRY

@@ -135,11 +135,12 @@ class NewSuggestion:
 
 
 _NOT_WORD = re.compile(r"[^a-z0-9:]+")
+_AROUND_COLON = re.compile(r"_*:[_:]*")
 
 
 def intent_slug(intent: str | None) -> str:
     """An intent normalized: lowercase, anything but letters, digits and `:` as `_`."""
-    return _NOT_WORD.sub("_", (intent or "").lower()).strip("_:")
+    return _AROUND_COLON.sub(":", _NOT_WORD.sub("_", (intent or "").lower())).strip("_:")
 
 
 def dedup_key(kind: str, intent: str | None, text: str) -> str:

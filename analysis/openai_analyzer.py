@@ -49,6 +49,7 @@ from analysis.models import (
     MAX_INTENT_CHARS,
     MAX_MODEL_SUGGESTIONS,
     MAX_RESPONDS_TO_CHARS,
+    MAX_SUGGESTIONS,
     AnalysisResult,
     TranscriptLine,
     analysis_json_schema,
@@ -173,7 +174,7 @@ def _tidy(data: object) -> object:
             item["intent"] = _cut(item.get("intent"), MAX_INTENT_CHARS)
     resolved = data.get("resolved")
     if isinstance(resolved, list):
-        data["resolved"] = [_cut(r, MAX_INTENT_CHARS) for r in resolved][:MAX_MODEL_SUGGESTIONS * 2]
+        data["resolved"] = [_cut(r, MAX_INTENT_CHARS) for r in resolved[:MAX_SUGGESTIONS]]
     return {**data, "suggestions": suggestions}
 
 

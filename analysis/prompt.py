@@ -73,10 +73,47 @@ _SALES_EXAMPLES = (
     '"Mention budget concerns" or "Show more interest in ROI"',
     '"CTO just emailed asking to delay decision"',
 )
-_INTERVIEW_EXAMPLES = (
+_INTERVIEW_INJECTION = (
     '"Push back on the last answer and ask for a concrete example" or '
-    '"Show more interest when the candidate discusses trade-offs"',
-    '"Requirements just changed: the system must handle 10x the traffic"',
+    '"Show more interest when the candidate discusses trade-offs"'
+)
+# Each track's own curveball example: an HR interview never gets an engineering curveball.
+_CURVEBALLS = {
+    "agentic_eng": '"A tool the agent calls now times out one call in ten"',
+    "fullstack": '"Requirements just changed: the system must handle 10x the traffic"',
+    "security": '"A critical CVE was just published for a library you depend on"',
+    "implementation": '"The client\'s IT team just froze all changes until next month"',
+    "marketing": '"The CEO just cut the campaign budget by a third"',
+    "HR": '"The employee you discussed has just filed a formal grievance"',
+}
+_DEFAULT_CURVEBALL = '"An important stakeholder just changed their mind about the goal"'
+
+
+def _examples(rubric: Rubric) -> tuple[str, str]:
+    """(context injection example, curveball example) for the rubric's track."""
+    if rubric.blueprint == "sales":
+        return _SALES_EXAMPLES
+    return _INTERVIEW_INJECTION, _CURVEBALLS.get(rubric.blueprint, _DEFAULT_CURVEBALL)
+
+
+# The example answer's curveball per track: (text, label, what it responds to, intent key).
+_EXAMPLE_CURVEBALLS = {
+    "agentic_eng": ("The search tool now returns stale results; how does the agent notice?",
+                    "Tool Failure", "the agent trusts every tool result", "tool_failure"),
+    "fullstack": ("Traffic is expected to grow tenfold next quarter; what changes?",
+                  "Scale Shift", "the design assumes today's load", "scale_change"),
+    "security": ("A new CVE affects the auth library; what is the response plan?",
+                 "New Vulnerability", "no patching process mentioned", "new_cve"),
+    "implementation": ("The client's IT team froze changes for a month; how does the plan adapt?",
+                       "Change Freeze", "the plan assumes go-live in two weeks", "change_freeze"),
+    "marketing": ("Budget was cut by a third; which channels stay?",
+                  "Budget Cut", "the plan spends on every channel", "budget_cut"),
+    "HR": ("The employee has just filed a formal grievance; what now?",
+           "Escalation", "we would just talk to them informally", "grievance"),
+}
+_DEFAULT_EXAMPLE_CURVEBALL = (
+    "A key stakeholder just changed the goal; how does the plan change?",
+    "Changing Goals", "the plan assumes the goal is fixed", "goal_change",
 )
 _EXAMPLE_SCORES = (80, 70, 60, 75, 65, 70)
 
@@ -177,6 +214,7 @@ def _template() -> Template:
 def _example_json(rubric: Rubric) -> str:
     """An example answer, keys in the schema's order (reasoning before the scores)."""
     sales = rubric.blueprint == "sales"
+    curveball = _EXAMPLE_CURVEBALLS.get(rubric.blueprint, _DEFAULT_EXAMPLE_CURVEBALL)
     factors = {
         name: _EXAMPLE_SCORES[i % len(_EXAMPLE_SCORES)]
         for i, name in enumerate(rubric.factor_names)
@@ -187,8 +225,8 @@ def _example_json(rubric: Rubric) -> str:
                 "Good rapport (\"so planning eats your mornings?\"), but the budget objection "
                 "\"we already wasted money on a tool\" was answered with a pitch, not a question."
                 if sales
-                else "Clear explanation of the design, but \"we'd just add caching\" skipped "
-                "the constraints; no failure modes yet."
+                else 'Clear answers, but "we always handle that well" came with no concrete '
+                "example, and the constraints were not clarified yet."
             ),
             "factors": factors,
             "score": rubric.weighted_score(factors),
@@ -199,33 +237,31 @@ def _example_json(rubric: Rubric) -> str:
                 "text": (
                     "Show more interest when candidate mentions cost savings"
                     if sales
-                    else "Ask the candidate to justify their last design choice"
+                    else "Ask the candidate for a concrete example behind their last claim"
                 ),
                 "priority": "medium",
                 "label": None,
-                "responds_to": "we could save you a lot" if sales else "we'd just add caching",
-                "intent": "persona:cost_savings" if sales else "persona:justify_design",
+                "responds_to": "we could save you a lot" if sales else "we always handle that well",
+                "intent": "persona:cost_savings" if sales else "persona:ask_example",
             },
             {
                 "type": "curveball",
-                "text": (
-                    "Prospect's boss just asked to see competitive quotes"
-                    if sales
-                    else "A key dependency was just deprecated; how does the plan change?"
-                ),
+                "text": "Prospect's boss just asked to see competitive quotes"
+                if sales
+                else curveball[0],
                 "priority": "high",
-                "label": "Competitive Pressure" if sales else "Changing Constraints",
+                "label": "Competitive Pressure" if sales else curveball[1],
                 "responds_to": "A cheaper competitor is also in the running"
                 if sales
-                else "the design relies on one vendor",
-                "intent": "curveball:competitor_quote" if sales else "curveball:dependency_change",
+                else curveball[2],
+                "intent": "curveball:competitor_quote" if sales else f"curveball:{curveball[3]}",
             },
             {
                 "type": "followup_question",
                 "text": (
                     "Ask: What does success look like 90 days after implementation?"
                     if sales
-                    else "Ask: What are the hard constraints on latency and cost?"
+                    else "Ask: What are the hard constraints (time, budget, people)?"
                 ),
                 "priority": "high",
                 "label": None,
@@ -253,7 +289,7 @@ def _factor_lines(rubric: Rubric) -> str:
 def system_prompt(rubric: Rubric, language: str = "en", guidance: str | None = None) -> str:
     """The system prompt for ``rubric``; ``guidance`` (from `analysis.feedback`, the gateway's own
     records, never transcript text) is appended as the feedback-loop section."""
-    injection, curveball = _SALES_EXAMPLES if rubric.blueprint == "sales" else _INTERVIEW_EXAMPLES
+    injection, curveball = _examples(rubric)
     prompt = _template().substitute(
         coach=rubric.coach,
         call=rubric.call,

@@ -418,7 +418,9 @@ class AnalysisRunner:
         async with self.live.pool.acquire() as conn, conn.transaction():
             previous = await last_run(conn, sid)
             plan = plan_suggestions(
-                new, await open_suggestions(conn, sid), await earlier_keys(conn, sid),
+                new,
+                await open_suggestions(conn, sid, lock=True),
+                await earlier_keys(conn, sid),
                 result.resolved,
             )
             await age_suggestions(conn, raised=plan.raised, expired=plan.expired, aged=plan.aged)

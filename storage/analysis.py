@@ -229,7 +229,6 @@ FROM voice_analysis
 WHERE session_id = $1 AND analysis_type <> 'say_meter' AND applied_at IS NULL
   AND NOT coalesce(dismissed, false) AND expired_at IS NULL
 ORDER BY triggered_at, created_at
-FOR UPDATE
 """
 
 
@@ -245,9 +244,12 @@ class OpenRow:
     stale_runs: int
 
 
-async def open_suggestions(conn: Conn, session_id: uuid.UUID) -> list[OpenRow]:
-    """The session's open suggestions, oldest first, locked until the caller's commit."""
-    rows = await conn.fetch(SELECT_OPEN, session_id)
+async def open_suggestions(
+    conn: Conn, session_id: uuid.UUID, *, lock: bool = False
+) -> list[OpenRow]:
+    """The session's open suggestions, oldest first; with `lock`, locked until the caller's
+    commit (an apply or dismiss of one of them waits for the run that ages them)."""
+    rows = await conn.fetch(SELECT_OPEN + (" FOR UPDATE" if lock else ""), session_id)
     return [
         OpenRow(
             r["id"],

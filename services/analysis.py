@@ -37,6 +37,7 @@ from analysis.models import AnalysisResult, TranscriptLine, band_for
 from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.retry import RetryPolicy
 from analysis.rubrics import Rubric, rubric_for, rubric_payload
+from gateway import frames
 from gateway.errors import (
     ConflictError,
     GoneError,
@@ -45,7 +46,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.frames import suggestion_updated_event
+from gateway.frames import iso
 from gateway.metrics import REGISTRY
 from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
@@ -116,10 +117,6 @@ class RunOutcome:
     event: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
     skipped: str | None = None
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat()
 
 
 def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -441,7 +438,7 @@ class AnalysisRunner:
                     final=final,
                 ),
             )
-            at = _iso(stored.triggered_at)
+            at = iso(stored.triggered_at)
             event: dict[str, Any] = {
                 "type": "analysis",
                 "analysis_id": str(run_id),
@@ -473,7 +470,7 @@ class AnalysisRunner:
                 "at": at,
             }
             alerts = alert_events(previous.score if previous else None, meter.score, run_id)
-            expired = [suggestion_updated_event(i, "expired") for i in plan.expired]
+            expired = [frames.suggestion_updated_event(i, "expired") for i in plan.expired]
             messages = await self.live.emit(conn, sid, [event, *alerts, *expired])
         self.live.publish(messages)
         stamped = {**event, "event_id": messages[0].event_id, "session_id": str(sid)}
@@ -493,7 +490,7 @@ class AnalysisRunner:
             "analysis_id": str(run_id),
             "reason": reason,
             "message": message,
-            "retry_at": _iso(retry_at) if retry_at else None,
+            "retry_at": iso(retry_at),
         }
         try:
             await self.live.emit_now(sid, [failure])

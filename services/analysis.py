@@ -467,7 +467,7 @@ class AnalysisRunner:
                 "analyzer": self.analyzer_name,
                 "rubric": rubric_payload(rubric),
                 "message_count": message_count,
-                "at": at,
+                "at": iso(stored.triggered_at),
             }
             alerts = alert_events(previous.score if previous else None, meter.score, run_id)
             expired = [frames.suggestion_updated_event(i, "expired") for i in plan.expired]

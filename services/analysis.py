@@ -183,6 +183,10 @@ class AnalysisRunner:
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
         # A failed run arms one automatic retry; any later run of the session supersedes it.
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        # A failed final run's retry is final too (an ended session has no other run):
+        # `_final_owed` while it waits, `_final_retrying` while it runs.
+        self._final_owed: set[uuid.UUID] = set()
+        self._final_retrying: set[uuid.UUID] = set()
         # Silence detection: the last frame's time per session and one timer per session,
         # re-armed for the remainder when frames came meanwhile (a frame costs a dict write).
         self._last_frame: dict[uuid.UUID, float] = {}
@@ -192,6 +196,7 @@ class AnalysisRunner:
         for handle in [*self._retries.values(), *self._idle_timers.values()]:
             handle.cancel()
         self._retries.clear()
+        self._final_owed.clear()
         self._idle_timers.clear()
         self._last_frame.clear()
         await self.scheduler.close()
@@ -334,6 +339,8 @@ class AnalysisRunner:
         pending_retry = self._retries.pop(sid, None)
         if pending_retry is not None:
             pending_retry.cancel()  # this run is the retry
+        if trigger.reason is not TriggerReason.FINAL:
+            self._final_owed.discard(sid)  # the call went on: this run supersedes that final
         started = time.perf_counter()
         outcome: RunOutcome
         try:
@@ -347,6 +354,9 @@ class AnalysisRunner:
             outcome = await self._failed(
                 trigger, run_id, "internal_error", f"analysis failed ({type(err).__name__})"
             )
+        finally:
+            if trigger.reason is TriggerReason.FINAL:
+                self._final_retrying.discard(sid)
         elapsed = time.perf_counter() - started
         _run_seconds.observe(elapsed)
         self._log(trigger, outcome, elapsed)
@@ -481,10 +491,14 @@ class AnalysisRunner:
     ) -> RunOutcome:
         """Tell the panels; arm one automatic retry unless this run was that retry."""
         sid = trigger.session_id
+        final = trigger.reason is TriggerReason.FINAL
         retry_at: datetime | None = None
-        if trigger.reason is not TriggerReason.RETRY:
+        was_retry = trigger.reason is TriggerReason.RETRY or (final and sid in self._final_retrying)
+        if not was_retry:
             retry_at = datetime.now(UTC) + timedelta(seconds=self.retry_after_s)
             self._arm_retry(sid)
+            if final:
+                self._final_owed.add(sid)
         failure: dict[str, Any] = {
             "type": "analysis_failed",
             "analysis_id": str(run_id),
@@ -507,6 +521,11 @@ class AnalysisRunner:
 
     def _retry(self, sid: uuid.UUID) -> None:
         self._retries.pop(sid, None)
+        if sid in self._final_owed:  # allowed on an ended session, like the run it retries
+            self._final_owed.discard(sid)
+            self._final_retrying.add(sid)
+            self.scheduler.trigger(Trigger(sid, TriggerReason.FINAL))
+            return
         state = self.live.hub.get(sid)
         if state is not None and state.ended:
             return

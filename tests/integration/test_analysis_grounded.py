@@ -6,11 +6,13 @@ reach the prompt, and our own schema rejected becomes `analysis_failed` with tha
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -18,8 +20,8 @@ from aiohttp import web
 from analysis.retry import RetryPolicy
 from gateway.auth import Role
 from handlers.app import create_app
-from handlers.keys import ANALYSIS_RETRY
-from tests.fakes.fake_openai import FakeOpenAI, error, ok, valid_result
+from handlers.keys import ANALYSIS, ANALYSIS_RETRY
+from tests.fakes.fake_openai import FakeOpenAI, error, ok, server_error, valid_result
 from tests.helpers import make_settings
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
@@ -27,7 +29,7 @@ from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 @pytest.fixture
 async def gateway(
     aiohttp_server: Callable[..., Any], tmp_path: Path, db_dsn: str
-) -> AsyncIterator[tuple[str, FakeOpenAI]]:
+) -> AsyncIterator[Gateway]:
     async with FakeOpenAI() as fake:
         settings = make_settings(
             tmp_path,
@@ -40,7 +42,13 @@ async def gateway(
         app: web.Application = create_app(settings, db_dsn)
         app[ANALYSIS_RETRY] = RetryPolicy(max_attempts=1)
         server = await aiohttp_server(app)
-        yield f"http://127.0.0.1:{server.port}", fake
+        yield Gateway(f"http://127.0.0.1:{server.port}", fake, app)
+
+
+class Gateway(NamedTuple):
+    url: str
+    fake: FakeOpenAI
+    app: web.Application
 
 
 def hint(
@@ -103,12 +111,12 @@ async def open_call(url: str, sid: uuid.UUID, token: Callable[..., str]) -> tupl
 
 
 async def test_suggestions_are_grounded_deduplicated_by_intent_and_expire(
-    gateway: tuple[str, FakeOpenAI],
+    gateway: Gateway,
     session_id: uuid.UUID,
     token: Callable[..., str],
     pool: asyncpg.Pool,
 ) -> None:
-    url, fake = gateway
+    url, fake, _ = gateway
     fake.script(
         answer(
             hint("followup_question", "Ask who owns the budget.", "followup:budget", "critical",
@@ -182,9 +190,9 @@ async def test_suggestions_are_grounded_deduplicated_by_intent_and_expire(
 
 
 async def test_a_first_score_already_red_raises_an_alert(
-    gateway: tuple[str, FakeOpenAI], session_id: uuid.UUID, token: Callable[..., str]
+    gateway: Gateway, session_id: uuid.UUID, token: Callable[..., str]
 ) -> None:
-    url, fake = gateway
+    url, fake, _ = gateway
     fake.script(answer(score=30), answer(score=28))
     cand, panel = await open_call(url, session_id, token)
     async with cand, panel:
@@ -205,12 +213,12 @@ async def test_a_first_score_already_red_raises_an_alert(
 
 
 async def test_the_sessions_persona_and_scenario_reach_the_prompt(
-    gateway: tuple[str, FakeOpenAI],
+    gateway: Gateway,
     session_id: uuid.UUID,
     token: Callable[..., str],
     pool: asyncpg.Pool,
 ) -> None:
-    url, fake = gateway
+    url, fake, _ = gateway
     row = await pool.fetchrow(
         "SELECT p.name, p.role, p.objection_patterns, sc.description, sc.pain_points,"
         " sc.budget_range, sc.decision_timeline"
@@ -238,9 +246,9 @@ async def test_the_sessions_persona_and_scenario_reach_the_prompt(
 
 
 async def test_our_schema_rejected_becomes_analysis_failed_with_that_reason(
-    gateway: tuple[str, FakeOpenAI], session_id: uuid.UUID, token: Callable[..., str]
+    gateway: Gateway, session_id: uuid.UUID, token: Callable[..., str]
 ) -> None:
-    url, fake = gateway
+    url, fake, _ = gateway
     fake.script(error(400, "Invalid schema for response_format 'say_meter_analysis': bad enum."))
     cand, panel = await open_call(url, session_id, token)
     async with cand, panel:
@@ -248,3 +256,38 @@ async def test_our_schema_rejected_becomes_analysis_failed_with_that_reason(
     assert failed["type"] == "analysis_failed" and failed["reason"] == "schema_rejected"
     assert "rejected the analysis schema" in failed["message"]
     assert [r.response_format["type"] for r in fake.completion_requests] == ["json_schema"]
+
+
+async def test_a_failed_final_run_is_retried_as_final_after_the_end(
+    gateway: Gateway,
+    session_id: uuid.UUID,
+    token: Callable[..., str],
+    pool: asyncpg.Pool,
+) -> None:
+    url, fake, app = gateway
+    app[ANALYSIS].retry_after_s = 0.2
+    fake.script(answer(), server_error(500))  # the count run, then the final run fails
+    cand, panel = await open_call(url, session_id, token)
+    async with cand, panel:
+        call = Call(cand, panel)
+        await call.turn("How do you plan today?", "By hand.")
+        await send(cand, transcript(3, "Shall we book a demo?"))
+        await recv_until(cand, "ack")
+        headers = {"Authorization": f"Bearer {token(Role.INTERVIEWER, session_id)}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.post(f"{url}/api/sessions/{session_id}/end") as resp:
+                assert resp.status == 200
+        failed = await recv_until(panel, "analysis_failed")
+        assert failed["retry_at"] is not None
+        await recv_until(panel, "session_ended")
+    for _ in range(100):  # the retry runs 0.2 s later, on the ended session
+        final = await pool.fetchrow(
+            "SELECT message_count FROM voice_analysis WHERE session_id = $1"
+            " AND analysis_type = 'say_meter' AND is_final",
+            session_id,
+        )
+        if final is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert final is not None and final["message_count"] == 3
+    assert len(fake.completion_requests) == 3

@@ -10,7 +10,6 @@ Public surface:
 * :mod:`analysis.models` - ``TranscriptLine``, ``AnalysisResult`` and the strict schema
 * :mod:`analysis.rubrics` - per-blueprint factors and weights (``rubric_for``)
 * :mod:`analysis.prompt` - the versioned prompt (``build_messages``)
-* :mod:`analysis.context` - the persona and scenario the prompt carries (``CallContext``)
 * :mod:`analysis.offline` - ``analyze_offline``, the no-key analyzer
 * :mod:`analysis.openai_analyzer` - ``OpenAIAnalyzer``
 * :mod:`analysis.errors` - ``AnalysisError``

@@ -24,6 +24,7 @@ AnalysisErrorReason = Literal[
     "invalid_result",  # JSON, but missing fields / out-of-range values / wrong factors
     "truncated",  # finish_reason "length": the JSON was cut off
     "refusal",  # the model refused or the content filter stopped it
+    "schema_rejected",  # 400 naming our own response schema: a bug on our side, never retried
 ]
 
 

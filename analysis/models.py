@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from analysis.rubrics import Rubric
 
 __all__ = [
+    "MAX_INTENT_CHARS",
     "MAX_LABEL_CHARS",
     "MAX_REASONING_CHARS",
+    "MAX_RESPONDS_TO_CHARS",
     "MAX_SUGGESTIONS",
     "MAX_SUGGESTION_CHARS",
     "AnalysisResult",
@@ -41,6 +43,8 @@ MAX_REASONING_CHARS = 2000
 MAX_SUGGESTION_CHARS = 1000
 MAX_LABEL_CHARS = 80
 MAX_SUGGESTIONS = 12
+MAX_RESPONDS_TO_CHARS = 200
+MAX_INTENT_CHARS = 80
 
 Score = Annotated[int, Field(ge=0, le=100)]
 
@@ -95,6 +99,11 @@ class Suggestion(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_SUGGESTION_CHARS)
     priority: Priority
     label: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
+    # What in the call this answers (a short quote or the concern), and a stable key of
+    # kind + concern so a session can deduplicate by intent rather than by wording.
+    # Optional: the OpenAI schema does not ask for them (yet).
+    responds_to: str | None = Field(default=None, max_length=MAX_RESPONDS_TO_CHARS)
+    intent: str | None = Field(default=None, max_length=MAX_INTENT_CHARS)
 
 
 class AnalysisResult(BaseModel):
@@ -104,6 +113,11 @@ class AnalysisResult(BaseModel):
 
     say_meter: SayMeter
     suggestions: list[Suggestion] = Field(max_length=MAX_SUGGESTIONS)
+    # Intents of earlier, still open suggestions this analysis finds moot (the server
+    # expires them); optional, an analyzer that does not track them leaves it empty.
+    resolved: list[Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=list, max_length=MAX_SUGGESTIONS
+    )
 
     def missing_factors(self, rubric: Rubric) -> list[str]:
         """Rubric factors absent from ``say_meter.factors`` (a model answer must have all)."""
@@ -115,6 +129,15 @@ class AnalysisResult(BaseModel):
         return sorted(name for name in self.say_meter.factors if name not in known)
 
 
+# What a factor score looks like at three points of the scale; the prompt repeats it.
+FACTOR_ANCHORS = (
+    "20 = absent or done badly (it hurts the call); 50 = attempted but generic, partial or "
+    "inconsistent; 85 = done well, specific to this persona and scenario, and sustained"
+)
+MIN_MODEL_SUGGESTIONS = 2
+MAX_MODEL_SUGGESTIONS = 5
+
+
 def analysis_json_schema(rubric: Rubric) -> dict[str, Any]:
     """The JSON schema sent to OpenAI as strict structured output for ``rubric``.
 
@@ -123,13 +146,20 @@ def analysis_json_schema(rubric: Rubric) -> dict[str, Any]:
     values expressed as nullable types, and ``factors`` as a closed object whose keys
     are the rubric's factor names (a free-form dict is not allowed in strict mode).
     String length limits are left to our own validation (and the prompt), because
-    strict mode does not accept them.
+    strict mode does not accept them. Properties are listed in the order the model
+    writes them: ``reasoning`` before ``factors`` before ``score``, so the scores follow
+    from the reasoning rather than the other way round; every factor's description
+    carries the 20/50/85 anchors.
     """
     score = {"type": "integer", "minimum": 0, "maximum": 100}
     factors = {
         "type": "object",
         "properties": {
-            f.name: {**score, "description": f"{f.label}: {f.description}"} for f in rubric.factors
+            f.name: {
+                **score,
+                "description": f"{f.label}: {f.description}. Anchors: {FACTOR_ANCHORS}.",
+            }
+            for f in rubric.factors
         },
         "required": list(rubric.factor_names),
         "additionalProperties": False,
@@ -142,10 +172,22 @@ def analysis_json_schema(rubric: Rubric) -> dict[str, Any]:
                 "enum": ["context_injection", "curveball", "followup_question"],
             },
             "text": {"type": "string"},
-            "priority": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+            "priority": {
+                "type": "string",
+                "enum": ["low", "medium", "high", "critical"],
+                "description": "critical only if it will lose the call right now; at most one",
+            },
             "label": {"type": ["string", "null"]},
+            "responds_to": {
+                "type": ["string", "null"],
+                "description": "a short quote from the transcript or the concern addressed",
+            },
+            "intent": {
+                "type": ["string", "null"],
+                "description": "stable key of kind and concern, e.g. followup:budget_approval",
+            },
         },
-        "required": ["type", "text", "priority", "label"],
+        "required": ["type", "text", "priority", "label", "responds_to", "intent"],
         "additionalProperties": False,
     }
     return {
@@ -154,19 +196,28 @@ def analysis_json_schema(rubric: Rubric) -> dict[str, Any]:
             "say_meter": {
                 "type": "object",
                 "properties": {
-                    "score": score,
-                    "factors": factors,
                     "reasoning": {"type": "string"},
+                    "factors": factors,
+                    "score": {
+                        **score,
+                        "description": "the rubric's weighted average of the factors",
+                    },
                 },
-                "required": ["score", "factors", "reasoning"],
+                "required": ["reasoning", "factors", "score"],
                 "additionalProperties": False,
             },
             "suggestions": {
                 "type": "array",
                 "items": suggestion,
-                "maxItems": MAX_SUGGESTIONS,
+                "minItems": MIN_MODEL_SUGGESTIONS,
+                "maxItems": MAX_MODEL_SUGGESTIONS,
+            },
+            "resolved": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "intents of open suggestions the conversation made moot",
             },
         },
-        "required": ["say_meter", "suggestions"],
+        "required": ["say_meter", "suggestions", "resolved"],
         "additionalProperties": False,
     }

@@ -10,7 +10,16 @@ hidden retries would multiply the attempts and blow the latency budget::
     result = await analyzer.analyze(window, rubric_for("sales"))
 
 Every answer is parsed with orjson and validated as an :class:`AnalysisResult` with
-exactly the rubric's factors; anything else fails the attempt. After the last attempt
+exactly the rubric's factors; anything else fails the attempt. The overall score is checked
+against the rubric's weighted factors: beyond ``SCORE_TOLERANCE`` points the disagreement is
+logged and the recomputed score is kept (the gauge must agree with the factor bars the panel
+shows beside it); within it the model's own score stands. More than 5 suggestions are cut
+to the first 5.
+
+Structured outputs: only the provider's known "not supported with this model" answer
+switches a model to ``json_object`` (logged once per model). Any other 400 that names the
+response format or the schema is our own schema's fault: it fails loudly (an error log and
+``AnalysisError("schema_rejected")``), never silently downgrades. After the last attempt
 :class:`AnalysisError` carries a reason code. Messages never include the API key (nor
 the transcript); provider error text is redacted before it is logged or raised.
 """
@@ -35,16 +44,27 @@ from openai.types.chat import (
 from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import ValidationError
 
+from analysis.context import CallContext
 from analysis.errors import AnalysisError, AnalysisErrorReason
-from analysis.models import AnalysisResult, TranscriptLine, analysis_json_schema
+from analysis.models import (
+    MAX_INTENT_CHARS,
+    MAX_MODEL_SUGGESTIONS,
+    MAX_RESPONDS_TO_CHARS,
+    MAX_SUGGESTIONS,
+    AnalysisResult,
+    TranscriptLine,
+    analysis_json_schema,
+)
 from analysis.prompt import build_messages
 from analysis.retry import RetryPolicy, retry_after_seconds
 from analysis.rubrics import Rubric
 
-__all__ = ["DEFAULT_MODEL", "SCHEMA_NAME", "OpenAIAnalyzer", "RetryPolicy"]
+__all__ = ["DEFAULT_MODEL", "SCHEMA_NAME", "SCORE_TOLERANCE", "OpenAIAnalyzer", "RetryPolicy"]
 
 DEFAULT_MODEL = "gpt-4o"
 SCHEMA_NAME = "say_meter_analysis"
+# Points the model's overall score may differ from the rubric's weighted factors.
+SCORE_TOLERANCE = 8
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +111,29 @@ def _provider_message(error: openai.APIStatusError, secrets: Sequence[str]) -> s
     return f"HTTP {error.status_code}"
 
 
-def _is_schema_unsupported(error: openai.BadRequestError) -> bool:
+# The provider's answer for a model without json_schema structured outputs, e.g. "Invalid
+# parameter: 'response_format' of type 'json_schema' is not supported with this model."
+_UNSUPPORTED = re.compile(r"\bnot supported (?:with|by|for|on) (?:this|the) model\b")
+
+
+def _error_text(error: openai.BadRequestError) -> str:
     body = error.body if isinstance(error.body, Mapping) else {}
-    text = " ".join(
+    return " ".join(
         str(part) for part in (body.get("message"), body.get("param"), body.get("code"))
     ).lower()
-    return "response_format" in text or "json_schema" in text
+
+
+def _is_schema_unsupported(error: openai.BadRequestError) -> bool:
+    """Only the known capability answer, never a complaint about the schema itself."""
+    text = _error_text(error)
+    mentions = "response_format" in text or "json_schema" in text
+    return mentions and _UNSUPPORTED.search(text) is not None
+
+
+def _is_schema_rejected(error: openai.BadRequestError) -> bool:
+    """A 400 about the response format or schema that is not the capability answer."""
+    text = _error_text(error)
+    return any(word in text for word in ("response_format", "json_schema", "schema"))
 
 
 def _to_params(messages: Sequence[Mapping[str, str]]) -> list[ChatCompletionMessageParam]:
@@ -119,6 +156,46 @@ def _strip_fences(content: str) -> str:
         if text.lower().startswith("json"):
             text = text[4:]
     return text
+
+
+def _cut(value: object, limit: int) -> object:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1].rstrip() + "…"
+    return value
+
+
+def _tidy(data: object) -> object:
+    """Bound what strict mode cannot: quote and key lengths, and at most 5 suggestions."""
+    if not isinstance(data, dict) or not isinstance(data.get("suggestions"), list):
+        return data
+    suggestions = data["suggestions"][:MAX_MODEL_SUGGESTIONS]
+    for item in suggestions:
+        if isinstance(item, dict):
+            item["responds_to"] = _cut(item.get("responds_to"), MAX_RESPONDS_TO_CHARS)
+            item["intent"] = _cut(item.get("intent"), MAX_INTENT_CHARS)
+    resolved = data.get("resolved")
+    if isinstance(resolved, list):
+        data["resolved"] = [_cut(r, MAX_INTENT_CHARS) for r in resolved[:MAX_SUGGESTIONS]]
+    return {**data, "suggestions": suggestions}
+
+
+def _agree(result: AnalysisResult, rubric: Rubric, model: str) -> AnalysisResult:
+    """Keep the model's overall score if it agrees with the weighted factors, else replace it."""
+    meter = result.say_meter
+    recomputed = rubric.weighted_score(meter.factors)
+    if abs(recomputed - meter.score) <= SCORE_TOLERANCE:
+        return result
+    log.warning(
+        "model %s: overall score %d disagrees with the %s rubric's weighted factors (%d) by "
+        "more than %d points; keeping %d",
+        model,
+        meter.score,
+        rubric.blueprint,
+        recomputed,
+        SCORE_TOLERANCE,
+        recomputed,
+    )
+    return result.model_copy(update={"say_meter": meter.model_copy(update={"score": recomputed})})
 
 
 def _parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
@@ -144,7 +221,7 @@ def _parse_completion(completion: object, rubric: Rubric) -> AnalysisResult:
     except orjson.JSONDecodeError:
         raise _AttemptFailed("invalid_json", "the answer was not valid JSON") from None
     try:
-        result = AnalysisResult.model_validate(data)
+        result = AnalysisResult.model_validate(_tidy(data))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "result"
@@ -248,23 +325,30 @@ class OpenAIAnalyzer:
         rubric: Rubric,
         language: str = "en",
         guidance: str | None = None,
+        context: CallContext | None = None,
     ) -> AnalysisResult:
         """One analysis of ``window``; raises :class:`AnalysisError` when all attempts fail."""
-        messages = _to_params(build_messages(window, rubric, language, guidance))
+        messages = _to_params(build_messages(window, rubric, language, guidance, context))
         attempts = self.retry.max_attempts
         attempt = 0
         while True:
             attempt += 1
             started = time.perf_counter()
             try:
-                result = await self._attempt(messages, rubric)
+                result = _agree(await self._attempt(messages, rubric), rubric, self.model)
                 self._observe("ok", started)
                 return result
             except _SchemaUnsupported:
                 self._observe("schema_unsupported", started)
-                # Capability negotiation, not a failure: retry at once, same attempt.
-                log.info("model %s rejects json_schema; falling back to json_object", self.model)
-                self._json_object_models.add(self.model)
+                # Capability negotiation, not a failure: retry at once, same attempt. Logged
+                # once per model (concurrent analyses may all meet the answer).
+                if self.model not in self._json_object_models:
+                    self._json_object_models.add(self.model)
+                    log.warning(
+                        "model %s does not support structured outputs (json_schema); using "
+                        "json_object for it from now on",
+                        self.model,
+                    )
                 attempt -= 1
                 continue
             except _AttemptFailed as failure:
@@ -321,6 +405,21 @@ class OpenAIAnalyzer:
         except openai.BadRequestError as exc:
             if json_schema_mode and _is_schema_unsupported(exc):
                 raise _SchemaUnsupported from None
+            if json_schema_mode and _is_schema_rejected(exc):
+                detail = _provider_message(exc, self._secrets)
+                log.error(
+                    "model %s rejected our response schema %r (a bug in analysis_json_schema, "
+                    "not the model): %s",
+                    self.model,
+                    SCHEMA_NAME,
+                    detail,
+                )
+                raise _AttemptFailed(
+                    "schema_rejected",
+                    f"the model rejected the analysis schema: {detail}",
+                    retryable=False,
+                    status_code=400,
+                ) from None
             raise _AttemptFailed(
                 "bad_status",
                 _provider_message(exc, self._secrets),

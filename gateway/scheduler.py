@@ -32,6 +32,7 @@ class TriggerReason(StrEnum):
     COUNT = "count"  # every ANALYSIS_EVERY stored messages
     MANUAL = "manual"  # a panel's or REST request
     RETRY = "retry"  # the automatic retry after a failed run
+    FINAL = "final"  # the call ended (REST end, end_call, or ANALYSIS_IDLE_SECONDS of silence)
 
 
 @dataclass(frozen=True, slots=True)

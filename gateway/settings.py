@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         4, ge=1, le=256, validation_alias=_env("ANALYSIS_CONCURRENCY")
     )
     analysis_workers: int = Field(2, ge=1, le=64, validation_alias=_env("ANALYSIS_WORKERS"))
+    # Silence after the last frame that counts as the call's end (0: never; REST end and an
+    # end_call command still run the final analysis).
+    analysis_idle_s: float = Field(
+        20.0, ge=0, le=3600, validation_alias=_env("ANALYSIS_IDLE_SECONDS")
+    )
     analysis_weights: dict[str, dict[str, float]] = Field(
         default_factory=dict, validation_alias=_env("ANALYSIS_WEIGHTS")
     )

@@ -72,7 +72,13 @@ async def _loop_lag(app: web.Application) -> AsyncIterator[None]:
 async def _analysis(app: web.Application) -> AsyncIterator[None]:
     async with analysis_engine(app[LIVE], app[SETTINGS], app.get(ANALYSIS_RETRY)) as runner:
         app[ANALYSIS] = runner
-        yield
+        # First: the final analysis reaches the panels before `session_ended` closes them.
+        hooks = app[SESSIONS].end_hooks
+        hooks.insert(0, runner.session_ended)
+        try:
+            yield
+        finally:
+            hooks.remove(runner.session_ended)
 
 
 async def _voice_agents(app: web.Application) -> AsyncIterator[None]:

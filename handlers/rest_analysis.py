@@ -71,6 +71,10 @@ class SuggestionOut(BaseModel):
     text: str
     priority: Literal["low", "medium", "high", "critical"]
     label: str | None
+    responds_to: str | None = Field(None, description="the quote or concern it answers")
+    intent: str | None = Field(None, description="stable key of kind + concern (dedup)")
+    analysis_id: uuid.UUID | None = None
+    at: datetime | None = None
 
 
 class RubricFactorOut(BaseModel):
@@ -93,6 +97,7 @@ class AnalysisOut(BaseModel):
     session_id: uuid.UUID
     analysis_id: uuid.UUID
     round_number: int
+    final: bool = Field(False, description="the call's final analysis")
     say_meter: MeterOut
     suggestions: list[SuggestionOut]
     analyzer: str
@@ -117,6 +122,12 @@ class HistoryItem(BaseModel):
     reasoning: str | None
     analyzer: str | None
     rubric: str | None
+    final: bool = Field(
+        False, description="the call's final analysis (session end, end_call or silence)"
+    )
+    message_count: int | None = Field(
+        None, description="messages the analyzed window covered (null: stored before 0011)"
+    )
     at: datetime
 
 
@@ -218,6 +229,8 @@ async def session_analysis(request: web.Request) -> web.Response:
             reasoning=r["reasoning"],
             analyzer=r["analyzer"],
             rubric=r["rubric"],
+            final=r["is_final"],
+            message_count=r["message_count"],
             at=r["triggered_at"],
         )
         for r in rows

@@ -4,9 +4,15 @@
 pool, so its CPU work never runs on the event loop, or one shared `openai.AsyncOpenAI` client),
 an `AnalysisScheduler` around `AnalysisRunner.run`, and hooks the scheduler into the live
 service's count triggers. A run reads the session's window from the hub, analyzes it with the
-session's rubric, and stores the run's rows and its `analysis` (and `alert`) events in one
+session's rubric (and, for the model, its persona and scenario), and stores the run's rows and
+its `analysis` (and `alert`, and `suggestion_updated` for what it expired) events in one
 transaction; any failure becomes an `analysis_failed` event instead, and transcripts are never
-touched.
+touched. Suggestions follow `services.suggestions` (dedup by intent, expiry, one critical).
+
+The call's end is scored too: a `final` run when the session ends over REST (an end hook that
+waits for it, up to `FINAL_WAIT_S`, so panels see it before `session_ended`), on an `end_call`
+command, or after `ANALYSIS_IDLE_SECONDS` without a frame. It runs only if messages arrived
+since the previous run; otherwise that previous run is marked final.
 """
 
 from __future__ import annotations
@@ -16,20 +22,22 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import openai
 
+from analysis.context import CallContext, OpenSuggestion, PersonaContext, ScenarioContext
 from analysis.errors import AnalysisError
 from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
 from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.retry import RetryPolicy
 from analysis.rubrics import Rubric, rubric_for, rubric_payload
-from gateway import metrics
+from gateway import frames, metrics
 from gateway.errors import (
     ConflictError,
     GoneError,
@@ -43,19 +51,24 @@ from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
 from services.live import LiveService
 from services.offline_pool import OfflinePool
+from services.suggestions import plan_suggestions
 from storage.analysis import (
     NewRun,
     NewSuggestion,
-    earlier_suggestion_texts,
+    age_suggestions,
+    call_context_row,
+    earlier_keys,
     insert_run,
-    is_repeat,
-    previous_score,
+    last_run,
+    mark_final,
+    open_suggestions,
     suggestion_feedback,
 )
 from storage.errors import DB_ERRORS
 
 __all__ = [
     "DROP_ALERT_POINTS",
+    "FINAL_WAIT_S",
     "RED_BELOW",
     "RETRY_AFTER_S",
     "AnalysisRunner",
@@ -99,9 +112,14 @@ def _model_call(model: str) -> Callable[[str, float], None]:
 
     return observe
 
-Analyze = Callable[[Sequence[TranscriptLine], Rubric, str, str | None], Awaitable[AnalysisResult]]
+Analyze = Callable[
+    [Sequence[TranscriptLine], Rubric, str, str | None, CallContext | None],
+    Awaitable[AnalysisResult],
+]
 
 FEEDBACK_TTL_S = 300.0
+FINAL_WAIT_S = 15.0  # how long a REST end waits for its final run before telling the panels
+CONTEXTS_KEPT = 10_000  # sessions whose persona/scenario context stays cached
 
 # Two lines are enough for the warm-up run to import and exercise the whole analyzer.
 _WARM_WINDOW = (
@@ -121,9 +139,21 @@ class RunOutcome:
 
 
 def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> list[dict[str, Any]]:
-    """`alert` events for a new score: a drop of 15+ points, and/or entering the red band."""
+    """`alert` events for a new score: a drop of 15+ points, and/or entering the red band
+    (including a first score that is already red)."""
     if previous is None:
-        return []
+        if score >= RED_BELOW:
+            return []
+        return [
+            {
+                "type": "alert",
+                "kind": "entered_red",
+                "score": score,
+                "previous_score": None,
+                "message": f"The first Say Meter score is already red ({score})",
+                "analysis_id": str(analysis_id),
+            }
+        ]
     events: list[dict[str, Any]] = []
     if previous - score >= DROP_ALERT_POINTS:
         events.append(
@@ -168,15 +198,111 @@ class AnalysisRunner:
         self.retry_after_s = retry_after_s
         self._analyze = analyze
         self._feedback: dict[str, tuple[float, str | None]] = {}
+        self._contexts: OrderedDict[uuid.UUID, CallContext] = OrderedDict()
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
         # A failed run arms one automatic retry; any later run of the session supersedes it.
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        # A failed final run's retry is final too (an ended session has no other run):
+        # `_final_owed` while it waits, `_final_retrying` while it runs.
+        self._final_owed: set[uuid.UUID] = set()
+        self._final_retrying: set[uuid.UUID] = set()
+        # Silence detection: the last frame's time per session and one timer per session,
+        # re-armed for the remainder when frames came meanwhile (a frame costs a dict write).
+        self._last_frame: dict[uuid.UUID, float] = {}
+        self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
 
     async def close(self) -> None:
-        for handle in self._retries.values():
+        for handle in [*self._retries.values(), *self._idle_timers.values()]:
             handle.cancel()
         self._retries.clear()
+        self._final_owed.clear()
+        self._idle_timers.clear()
+        self._last_frame.clear()
         await self.scheduler.close()
+
+    # -- the call's end --------------------------------------------------------------------
+
+    def frame_stored(self, session_id: uuid.UUID) -> None:
+        """A frame of the session was stored: (re)start its silence clock."""
+        idle = self.settings.analysis_idle_s
+        if idle <= 0:
+            return
+        self._last_frame[session_id] = time.monotonic()
+        if session_id not in self._idle_timers:
+            loop = asyncio.get_running_loop()
+            self._idle_timers[session_id] = loop.call_later(idle, self._idle_check, session_id)
+
+    def _idle_check(self, session_id: uuid.UUID) -> None:
+        self._idle_timers.pop(session_id, None)
+        last = self._last_frame.get(session_id)
+        if last is None:
+            return
+        idle = self.settings.analysis_idle_s
+        quiet = time.monotonic() - last
+        if quiet < idle:  # frames came meanwhile: wait for the rest
+            loop = asyncio.get_running_loop()
+            self._idle_timers[session_id] = loop.call_later(
+                idle - quiet, self._idle_check, session_id
+            )
+            return
+        del self._last_frame[session_id]
+        self.scheduler.trigger(Trigger(session_id, TriggerReason.FINAL))
+
+    def _stop_idle(self, session_id: uuid.UUID) -> None:
+        self._last_frame.pop(session_id, None)
+        handle = self._idle_timers.pop(session_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def session_ended(self, session_id: uuid.UUID) -> None:
+        """End hook (before the one that tells the panels): run the final analysis and wait
+        for it up to `FINAL_WAIT_S`; a slower run still stores and publishes its result."""
+        self._stop_idle(session_id)
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.scheduler.schedule(Trigger(session_id, TriggerReason.FINAL, done=done)) is None:
+            return
+        await asyncio.wait({done}, timeout=FINAL_WAIT_S)
+        if not done.done():
+            done.cancel()
+            log.warning("final analysis of %s still running after %gs", session_id, FINAL_WAIT_S)
+        self._contexts.pop(session_id, None)
+
+    async def _context(self, session_id: uuid.UUID) -> CallContext:
+        """The session's persona and scenario, read once and cached (they do not change)."""
+        cached = self._contexts.get(session_id)
+        if cached is not None:
+            self._contexts.move_to_end(session_id)
+            return cached
+        try:
+            row = await call_context_row(self.live.pool, session_id)
+        except DB_ERRORS as err:
+            log.warning("persona/scenario of %s unavailable: %s", session_id, err)
+            return CallContext()
+        context = CallContext()
+        if row is not None:
+            persona = None
+            if row["persona_name"] is not None:
+                persona = PersonaContext.of(
+                    row["persona_name"],
+                    row["persona_role"],
+                    row["personality_traits"],
+                    row["objection_patterns"],
+                    row["difficulty"],
+                )
+            scenario = None
+            if row["scenario_name"] is not None:
+                scenario = ScenarioContext.of(
+                    row["scenario_name"],
+                    row["scenario_description"],
+                    row["pain_points"],
+                    row["budget_range"],
+                    row["decision_timeline"],
+                )
+            context = CallContext(persona, scenario)
+        self._contexts[session_id] = context
+        while len(self._contexts) > CONTEXTS_KEPT:
+            self._contexts.popitem(last=False)
+        return context
 
     async def analyze_now(
         self,
@@ -232,6 +358,8 @@ class AnalysisRunner:
         pending_retry = self._retries.pop(sid, None)
         if pending_retry is not None:
             pending_retry.cancel()  # this run is the retry
+        if trigger.reason is not TriggerReason.FINAL:
+            self._final_owed.discard(sid)  # the call went on: this run supersedes that final
         started = time.perf_counter()
         outcome: RunOutcome
         try:
@@ -245,6 +373,9 @@ class AnalysisRunner:
             outcome = await self._failed(
                 trigger, run_id, "internal_error", f"analysis failed ({type(err).__name__})"
             )
+        finally:
+            if trigger.reason is TriggerReason.FINAL:
+                self._final_retrying.discard(sid)
         elapsed = time.perf_counter() - started
         _run_seconds.labels(self.analyzer_name).observe(elapsed)
         self._log(trigger, outcome, elapsed)
@@ -274,30 +405,52 @@ class AnalysisRunner:
 
     async def _run(self, trigger: Trigger, run_id: uuid.UUID) -> RunOutcome:
         sid = trigger.session_id
+        final = trigger.reason is TriggerReason.FINAL
         hub = self.live.hub
         state = await hub.acquire(sid)
         if state is None:
             return RunOutcome(run_id, skipped="unknown session")
-        if state.ended:
+        if state.ended and not final:  # an ended session still gets its final run
             return RunOutcome(run_id, skipped="session ended")
         window = await hub.window(sid)
         # What the window covers (frames may have arrived since the trigger).
         message_count = max(trigger.message_count or 0, state.message_count)
+        if final:
+            previous_run = await last_run(self.live.pool, sid)
+            covered = previous_run.message_count if previous_run is not None else None
+            if previous_run is not None and covered is not None and covered >= message_count:
+                if not previous_run.final and previous_run.run_id is not None:
+                    await mark_final(self.live.pool, sid, previous_run.run_id)
+                return RunOutcome(run_id, skipped="nothing new since the last analysis")
         if len(window) < MIN_LINES:
             return RunOutcome(run_id, skipped=f"{len(window)} line(s) in the window")
         rubric = rubric_for(state.blueprint, self.settings.analysis_weights or None)
         guidance = await self._guidance(rubric.blueprint)
-        result = await self._analyze(window, rubric, state.language, guidance)
+        context = await self._context(sid)
+        async with self.live.pool.acquire() as conn:
+            still_open = await open_suggestions(conn, sid)
+        context = replace(
+            context,
+            open_suggestions=tuple(
+                OpenSuggestion(o.intent, o.text) for o in still_open if o.intent
+            ),
+        )
+        result = await self._analyze(window, rubric, state.language, guidance, context)
         meter = result.say_meter
-        suggestions = [
-            NewSuggestion(s.type, s.text, s.priority, s.label) for s in result.suggestions
+        new = [
+            NewSuggestion(s.type, s.text, s.priority, s.label, s.responds_to, s.intent)
+            for s in result.suggestions
         ]
         async with self.live.pool.acquire() as conn, conn.transaction():
-            previous = await previous_score(conn, sid)
-            # Never offer the same suggestion twice in a session: open, applied or dismissed,
-            # the interviewer has already seen it.
-            earlier = await earlier_suggestion_texts(conn, sid)
-            suggestions = [s for s in suggestions if not is_repeat(s.text, earlier)]
+            previous = await last_run(conn, sid)
+            plan = plan_suggestions(
+                new,
+                await open_suggestions(conn, sid, lock=True),
+                await earlier_keys(conn, sid),
+                result.resolved,
+            )
+            await age_suggestions(conn, raised=plan.raised, expired=plan.expired, aged=plan.aged)
+            suggestions = plan.offered
             stored = await insert_run(
                 conn,
                 NewRun(
@@ -310,12 +463,16 @@ class AnalysisRunner:
                     rubric=rubric.blueprint,
                     analyzer=self.analyzer_name,
                     suggestions=suggestions,
+                    message_count=message_count,
+                    final=final,
                 ),
             )
+            at = iso(stored.triggered_at)
             event: dict[str, Any] = {
                 "type": "analysis",
                 "analysis_id": str(run_id),
                 "round_number": state.round_number,
+                "final": final,
                 "say_meter": {
                     "score": meter.score,
                     "band": band_for(meter.score),
@@ -325,10 +482,14 @@ class AnalysisRunner:
                 "suggestions": [
                     {
                         "suggestion_id": str(suggestion_id),
+                        "analysis_id": str(run_id),
                         "type": s.type,
                         "text": s.text,
                         "priority": s.priority,
                         "label": s.label,
+                        "responds_to": s.responds_to,
+                        "intent": s.intent,
+                        "at": at,
                     }
                     for suggestion_id, s in zip(stored.suggestion_ids, suggestions, strict=True)
                 ],
@@ -337,8 +498,9 @@ class AnalysisRunner:
                 "message_count": message_count,
                 "at": iso(stored.triggered_at),
             }
-            alerts = alert_events(previous, meter.score, run_id)
-            messages = await self.live.emit(conn, sid, [event, *alerts])
+            alerts = alert_events(previous.score if previous else None, meter.score, run_id)
+            expired = [frames.suggestion_updated_event(i, "expired") for i in plan.expired]
+            messages = await self.live.emit(conn, sid, [event, *alerts, *expired])
         self.live.publish(messages)
         stamped = {**event, "event_id": messages[0].event_id, "session_id": str(sid)}
         return RunOutcome(run_id, event=stamped)
@@ -348,10 +510,14 @@ class AnalysisRunner:
     ) -> RunOutcome:
         """Tell the panels; arm one automatic retry unless this run was that retry."""
         sid = trigger.session_id
+        final = trigger.reason is TriggerReason.FINAL
         retry_at: datetime | None = None
-        if trigger.reason is not TriggerReason.RETRY:
+        was_retry = trigger.reason is TriggerReason.RETRY or (final and sid in self._final_retrying)
+        if not was_retry:
             retry_at = datetime.now(UTC) + timedelta(seconds=self.retry_after_s)
             self._arm_retry(sid)
+            if final:
+                self._final_owed.add(sid)
         failure: dict[str, Any] = {
             "type": "analysis_failed",
             "analysis_id": str(run_id),
@@ -374,6 +540,11 @@ class AnalysisRunner:
 
     def _retry(self, sid: uuid.UUID) -> None:
         self._retries.pop(sid, None)
+        if sid in self._final_owed:  # allowed on an ended session, like the run it retries
+            self._final_owed.discard(sid)
+            self._final_retrying.add(sid)
+            self.scheduler.trigger(Trigger(sid, TriggerReason.FINAL))
+            return
         state = self.live.hub.get(sid)
         if state is not None and state.ended:
             return
@@ -453,11 +624,24 @@ async def analysis_engine(
     else:
         offline = OfflinePool(settings.analysis_workers)
         executor = offline
-        analyze = offline.analyze
+
+        async def analyze(
+            window: Sequence[TranscriptLine],
+            rubric: Rubric,
+            language: str,
+            guidance: str | None,
+            context: CallContext | None,
+        ) -> AnalysisResult:
+            # The offline analyzer reads the transcript only (persona context: the model's).
+            return await offline.analyze(window, rubric, language, guidance)
+
         warm = rubric_for("sales")
         try:
             await asyncio.gather(
-                *(analyze(_WARM_WINDOW, warm, "en", None) for _ in range(settings.analysis_workers))
+                *(
+                    analyze(_WARM_WINDOW, warm, "en", None, None)
+                    for _ in range(settings.analysis_workers)
+                )
             )
         except BaseException:
             offline.shutdown(wait=False)
@@ -465,11 +649,13 @@ async def analysis_engine(
         name = "offline"
     runner = AnalysisRunner(live, settings, analyze, name)
     live.on_trigger = runner.scheduler.trigger
+    live.on_frame = runner.frame_stored
     log.info("analysis engine ready: %s", name)
     try:
         yield runner
     finally:
         live.on_trigger = None
+        live.on_frame = None
         await runner.close()
         if executor is not None:
             await loop.run_in_executor(None, executor.shutdown)

@@ -223,6 +223,8 @@ class LiveService:
             on_batch=_count_event_batch,
         )
         self.on_trigger: Callable[[Trigger], object] | None = None
+        # Told of every stored frame's session (the analysis runner's silence timer).
+        self.on_frame: Callable[[uuid.UUID], object] | None = None
 
     async def start(self) -> None:
         self.committer.start()
@@ -445,6 +447,8 @@ class LiveService:
                     timestamp=result.timestamp,
                 )
                 self.hub.record_transcript(state, line, result.message_count)
+            if self.on_frame is not None:
+                self.on_frame(frame.session_id)
             if result.message_count % every == 0 and self.on_trigger is not None:
                 trigger = Trigger(frame.session_id, TriggerReason.COUNT, result.message_count)
                 self.on_trigger(trigger)
@@ -519,6 +523,8 @@ class LiveService:
         self.bus.publish(
             BusMessage(sid, Audience.CANDIDATE, encode(frames.command_frame(command)))
         )
+        if command_type == "end_call" and self.on_trigger is not None:
+            self.on_trigger(Trigger(sid, TriggerReason.FINAL))  # the call is over: score it
         return uuid.UUID(str(command["id"]))
 
     async def command_delivered(self, session_id: uuid.UUID, command_id: uuid.UUID) -> bool:

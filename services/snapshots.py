@@ -27,6 +27,7 @@ def snapshot_frame(
             "band": band_for(m["meter_score"]),
             "factors": m["meter_factors"] or {},
             "reasoning": m["reasoning"],
+            "final": m["is_final"],
             "at": iso(m["triggered_at"]),
         }
     return {
@@ -52,6 +53,9 @@ def snapshot_frame(
                 "text": r["suggestion_text"],
                 "priority": r["priority"],
                 "label": r["label"],
+                "responds_to": r["responds_to"],
+                "intent": r["intent"],
+                "at": iso(r["triggered_at"]),
                 "status": "open",
             }
             for r in snap.suggestions
@@ -73,6 +77,7 @@ def snapshot_frame(
                 "analysis_id": str(r["run_id"]),
                 "score": r["meter_score"],
                 "band": band_for(r["meter_score"]),
+                "final": r["is_final"],
                 "at": iso(r["triggered_at"]),
             }
             for r in snap.history

@@ -30,22 +30,23 @@ SELECT id, seq, round_number, role, text, timestamp, word_count FROM (
 """
 
 SELECT_LATEST_METER = """
-SELECT run_id, meter_score, meter_factors, reasoning, triggered_at, rubric, analyzer
+SELECT run_id, meter_score, meter_factors, reasoning, triggered_at, rubric, analyzer, is_final
 FROM voice_analysis WHERE session_id = $1 AND analysis_type = 'say_meter'
 ORDER BY triggered_at DESC, created_at DESC LIMIT 1
 """
 
 SELECT_OPEN_SUGGESTIONS = """
-SELECT id, run_id, suggestion_category, suggestion_text, priority, label
+SELECT id, run_id, suggestion_category, suggestion_text, priority, label, responds_to, intent,
+       triggered_at
 FROM voice_analysis
 WHERE session_id = $1 AND analysis_type <> 'say_meter'
-  AND coalesce(dismissed, false) = false AND applied_at IS NULL
+  AND coalesce(dismissed, false) = false AND applied_at IS NULL AND expired_at IS NULL
 ORDER BY triggered_at DESC, created_at DESC LIMIT $2
 """
 
 SELECT_SCORE_HISTORY = """
-SELECT run_id, meter_score, triggered_at FROM (
-  SELECT run_id, meter_score, triggered_at, created_at FROM voice_analysis
+SELECT run_id, meter_score, triggered_at, is_final FROM (
+  SELECT run_id, meter_score, triggered_at, created_at, is_final FROM voice_analysis
   WHERE session_id = $1 AND analysis_type = 'say_meter'
   ORDER BY triggered_at DESC, created_at DESC LIMIT $2
 ) h ORDER BY triggered_at, created_at

@@ -24,6 +24,7 @@ from typing import Any
 import openai
 from pydantic import ValidationError
 
+from analysis import context as model_context
 from analysis.errors import AnalysisError
 from analysis.evaluation import (
     WINDOW,
@@ -119,9 +120,22 @@ def _openai(settings: Settings, key: str) -> tuple[Analyzer, openai.AsyncOpenAI]
     async def analyze(
         window: Sequence[TranscriptLine], rubric: Rubric, context: CallContext
     ) -> AnalysisResult:
-        return await model.analyze(window, rubric, **context_kwargs(model.analyze, context))
+        return await model.analyze(window, rubric, context=_for_model(context))
 
     return analyze, client
+
+
+def _for_model(context: CallContext) -> model_context.CallContext:
+    """The set file's persona and scenario as the prompt's context blocks (as `serve` sends)."""
+    p, s = context.persona, context.scenario
+    return model_context.CallContext(
+        model_context.PersonaContext.of(
+            p.name, p.role, p.personality_traits, p.objection_patterns, p.difficulty
+        ),
+        model_context.ScenarioContext.of(
+            s.name, s.description, s.pain_points, s.budget_range, s.decision_timeline
+        ),
+    )
 
 
 async def _run(args: argparse.Namespace) -> EvalReport:

@@ -240,7 +240,7 @@ function apply(event) {
       break;
     case "analysis":
       if (event.rubric && Array.isArray(event.rubric.factors)) state.rubric = event.rubric.factors;
-      setMeter(event.say_meter);
+      setMeter({ ...event.say_meter, final: event.final === true });
       state.history.push({
         analysis_id: event.analysis_id, score: clamp(event.say_meter.score),
         band: event.say_meter.band, at: event.at,
@@ -381,7 +381,7 @@ function setMeter(meter) {
   scoreEl.textContent = String(score);
   scoreEl.dataset.score = String(score);
   bandEl.dataset.band = band;
-  bandEl.textContent = band;
+  bandEl.textContent = meter.final ? `${band} · final` : band;
   cover.style.left = `${score}%`;
   marker.style.left = `${score}%`;
   marker.hidden = false;
@@ -460,6 +460,10 @@ function addSuggestion(s) {
   card.append(head);
   if (s.label) card.append(el("div", { class: "suggestion-label" }, s.label));
   card.append(el("p", { class: "suggestion-text" }, s.text));
+  if (s.responds_to) {
+    card.append(el("p", { class: "suggestion-responds muted" }, `Responds to: “${s.responds_to}”`));
+  }
+  card.append(el("div", { class: "suggestion-source muted" }, sourceText(s)));
   const actions = el("div", { class: "suggestion-actions" });
   const short = clip(s.text, 80);
   const entry = { data: { ...s, status: s.status || "open" }, el: card, pending: false };
@@ -506,9 +510,27 @@ function trimSuggestions() {
   }
 }
 
+// Where a card came from: its analysis (short id) and how long ago, e.g. "analysis 1a2b3c4d · 3 min ago".
+function sourceText(s) {
+  const parts = [];
+  if (s.analysis_id) parts.push(`analysis ${String(s.analysis_id).slice(0, 8)}`);
+  const at = s.at ? Date.parse(s.at) : NaN;
+  if (!Number.isNaN(at)) {
+    const minutes = Math.max(0, Math.round((Date.now() - at) / 60000));
+    parts.push(minutes < 1 ? "just now" : `${minutes} min ago`);
+  }
+  return parts.join(" · ");
+}
+
 function updateSuggestion(id, status, commandId) {
   const entry = state.suggestions.get(id);
   if (!entry) return;
+  if (status === "expired") { // the conversation made it moot: the card goes
+    entry.el.remove();
+    state.suggestions.delete(id);
+    renderSuggestionCount();
+    return;
+  }
   entry.data.status = status;
   entry.pending = false;
   if (commandId) entry.data.command_id = commandId;

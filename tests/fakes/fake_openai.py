@@ -175,11 +175,16 @@ def refusal(text: str = "I'm sorry, but I can't help with that request.") -> Beh
 
 
 def valid_result(factors: tuple[str, ...] = DEFAULT_FACTORS, score: int = 72) -> dict[str, Any]:
-    """A valid analysis result with the given factor names."""
+    """A valid analysis result with the given factor names, spread around ``score`` so the
+    overall score agrees with them (the analyzer recomputes it from the factors)."""
+    spread = (-12, -6, 0, 6, 12)
     return {
         "say_meter": {
             "score": score,
-            "factors": {name: 60 + (i * 7) % 30 for i, name in enumerate(factors)},
+            "factors": {
+                name: min(100, max(0, score + spread[i % len(spread)]))
+                for i, name in enumerate(factors)
+            },
             "reasoning": "Fake model: good rapport, discovery could go deeper.",
         },
         "suggestions": [

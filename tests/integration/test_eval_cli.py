@@ -97,6 +97,9 @@ async def test_openai_eval_against_the_fake_model(tmp_path: Path) -> None:
         assert len(requests) == 6
         schemas = {r.response_format["json_schema"]["name"] for r in requests}
         assert len(schemas) == 1
+        # Each set file's persona travels in the prompt's persona block, as `serve` sends it.
+        user = next(m["content"] for m in requests[0].messages if m["role"] == "user")
+        assert "<persona>\nName: Test Persona" in user and "<scenario>" in user
 
         code, out, err = await run_eval("--set", str(root), "--analyzer", "openai", env=env)
         assert code == 0, err

@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from analysis.errors import AnalysisError
 from analysis.models import (
+    MAX_MODEL_SUGGESTIONS,
     MAX_SUGGESTIONS,
+    MIN_MODEL_SUGGESTIONS,
     AnalysisResult,
     SayMeter,
     Suggestion,
@@ -221,7 +223,18 @@ def test_json_schema_meets_strict_mode_rules(blueprint: str) -> None:
         assert (prop["minimum"], prop["maximum"]) == (0, 100)
     suggestion = schema["properties"]["suggestions"]["items"]
     assert suggestion["properties"]["label"]["type"] == ["string", "null"]
-    assert schema["properties"]["suggestions"]["maxItems"] == MAX_SUGGESTIONS
+    assert schema["properties"]["suggestions"]["minItems"] == MIN_MODEL_SUGGESTIONS == 2
+    assert schema["properties"]["suggestions"]["maxItems"] == MAX_MODEL_SUGGESTIONS == 5
+    assert MAX_MODEL_SUGGESTIONS <= MAX_SUGGESTIONS
+    # The model writes the reasoning before the scores, and every factor carries anchors.
+    meter = schema["properties"]["say_meter"]
+    assert list(meter["properties"]) == ["reasoning", "factors", "score"]
+    assert meter["required"] == ["reasoning", "factors", "score"]
+    for prop in factors["properties"].values():
+        assert "20 = " in prop["description"] and "50 = " in prop["description"]
+        assert "85 = " in prop["description"]
+    assert suggestion["required"][-2:] == ["responds_to", "intent"]
+    assert schema["properties"]["resolved"]["items"] == {"type": "string"}
     # Strict mode wants a plain JSON document: it must serialise as-is.
     assert orjson.loads(orjson.dumps(schema)) == schema
 

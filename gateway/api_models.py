@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -22,9 +23,10 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.prompt_render import unknown_placeholders
+from gateway.prompt_render import template_problems
 
 __all__ = [
+    "BLUEPRINTS",
     "Blueprint",
     "ErrorBody",
     "ErrorDetail",
@@ -48,11 +50,25 @@ __all__ = [
     "SessionEnded",
     "VoiceAgentRequest",
     "VoiceAgentResponse",
+    "canonical_blueprint",
     "no_nul",
 ]
 
-Blueprint = Literal[
-    "sales", "agentic_eng", "fullstack", "marketing", "implementation", "HR", "security"
+BLUEPRINTS = ("sales", "agentic_eng", "fullstack", "marketing", "implementation", "HR", "security")
+
+
+def canonical_blueprint(value: Any) -> Any:
+    """Any case in (`hr`, `Sales`), one spelling out: the stored one (`HR`, `sales`)."""
+    if isinstance(value, str):
+        for name in BLUEPRINTS:
+            if value.strip().lower() == name.lower():
+                return name
+    return value
+
+
+Blueprint = Annotated[
+    Literal["sales", "agentic_eng", "fullstack", "marketing", "implementation", "HR", "security"],
+    BeforeValidator(canonical_blueprint),
 ]
 ActiveFilter = Literal["true", "false", "all"]
 
@@ -83,10 +99,9 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
 def _check_template(value: str | None) -> str | None:
     if value is not None:
-        unknown = unknown_placeholders(value)
-        if unknown:
-            listed = ", ".join("{" + n + "}" for n in unknown)
-            raise ValueError(f"unknown placeholder(s): {listed}")
+        problems = template_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
     return value
 
 
@@ -320,6 +335,13 @@ class SessionCreated(BaseModel):
     candidate_token: str = Field(description="bearer token for the candidate client")
     interviewer_token: str = Field(description="bearer token for the interviewer panel")
     panel_url: str
+    candidate_url: str = Field(description="the candidate client's page, with its token")
+    report_url: str = Field(description="the report page, for signed-in interviewers")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="set-up that works but looks unintended (a persona and a scenario from "
+        "different tracks)",
+    )
 
 
 class PersonaSummary(BaseModel):

@@ -12,10 +12,13 @@ from handlers import (
     analysis_runner,
     health,
     openapi,
+    pages,
     panel_page,
     realtime,
     rest_analysis,
+    rest_auth,
     rest_personas,
+    rest_reports,
     rest_scenarios,
     rest_sessions,
     rest_transcript,
@@ -57,9 +60,12 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     rest_analysis.setup(app)
     rest_transcript.setup(app)
     openapi.setup(app)
+    pages.setup(app)
     panel_page.setup(app)
+    rest_auth.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)
+    rest_reports.setup(app)
     rest_voice_agent.setup(app)
     return app

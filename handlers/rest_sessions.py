@@ -17,10 +17,11 @@ from gateway.api_models import (
     SessionEnded,
 )
 from gateway.auth import Role, issue_token
-from gateway.errors import InvalidInputError, NotFoundError
+from gateway.errors import ForbiddenError, InvalidInputError, NotFoundError
 from handlers.api import ApiRoutes, add_api_routes, model_response
 from handlers.http import parse_uuid, read_model, require
 from handlers.keys import AGENT_SWEEPER, POOL, SESSION_ENDED_HOOKS, SETTINGS
+from services.session_setup import track_warnings
 from storage import sessions as store
 
 __all__ = ["on_session_ended", "setup"]
@@ -42,7 +43,9 @@ def _base_url(request: web.Request) -> str:
     "/api/sessions",
     summary="Create an interview session",
     description="Creates the session and its scope package (persona, scenario) and returns "
-    "bearer tokens scoped to it plus the interviewer panel URL.",
+    "bearer tokens scoped to it plus the interviewer panel URL. Admins and account-level "
+    "interviewers only (a token scoped to one session is a 403). A persona and a scenario from "
+    "different tracks are accepted with a `warnings` entry.",
     tags=TAGS, roles=(Role.INTERVIEWER,), body=SessionCreate, responses={201: SessionCreated},
     links={
         201: {
@@ -62,6 +65,11 @@ def _base_url(request: web.Request) -> str:
     },
 )
 async def create_session(request: web.Request) -> web.Response:
+    if not require(request, Role.INTERVIEWER).account_level:
+        raise ForbiddenError(
+            "this interviewer token belongs to one interview and cannot create new ones; "
+            "sign in with `interview-gateway login-url --role interviewer`"
+        )
     data = await read_model(request, SessionCreate)
     try:
         row = await store.create_session(
@@ -80,6 +88,7 @@ async def create_session(request: web.Request) -> web.Response:
     interviewer = issue_token(
         settings.secret(), Role.INTERVIEWER, session_id=session_id, ttl_s=settings.token_ttl_s
     )
+    base = _base_url(request)
     body = SessionCreated(
         session_id=session_id,
         status=row["status"],
@@ -88,7 +97,10 @@ async def create_session(request: web.Request) -> web.Response:
         scenario_id=data.scenario_id,
         candidate_token=candidate,
         interviewer_token=interviewer,
-        panel_url=f"{_base_url(request)}/panel/{session_id}?token={interviewer}",
+        panel_url=f"{base}/panel/{session_id}?token={interviewer}",
+        candidate_url=f"{base}/candidate/{session_id}?token={candidate}",
+        report_url=f"{base}/interviews/{session_id}/report",
+        warnings=track_warnings(row["persona_blueprint"], row["scenario_blueprint"]),
     )
     return model_response(body, status=201, headers={"Location": f"/api/sessions/{session_id}"})
 

@@ -41,6 +41,7 @@ from gateway.protocol import (
     CommandAckFrame,
     DismissFrame,
     ManualCommandFrame,
+    MarkAskedFrame,
     ProtocolError,
     TranscriptFrame,
     decode_candidate,
@@ -433,6 +434,8 @@ async def _panel_frame(
             await live.apply(state, frame.suggestion_id)
         elif isinstance(frame, DismissFrame):
             await live.dismiss(state, frame.suggestion_id)
+        elif isinstance(frame, MarkAskedFrame):
+            await live.mark_asked(state, frame.suggestion_id)
         elif isinstance(frame, ManualCommandFrame):
             await live.manual_command(state, frame.command_type, frame.payload)
         elif isinstance(frame, AnalyzeFrame):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers.commands import bench, demo, migrate, seed, serve, simulate, token
+from handlers.commands import bench, demo, login_url, migrate, seed, serve, simulate, token
 
 __all__ = ["COMMANDS"]
 
-COMMANDS: list[ModuleType] = [serve, demo, simulate, migrate, seed, token, bench]
+COMMANDS: list[ModuleType] = [serve, demo, simulate, migrate, seed, token, login_url, bench]

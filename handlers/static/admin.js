@@ -61,8 +61,8 @@ function personaRow(p) {
     }
   });
   actions.append(edit, toggle);
-  row.append(name, el("td", {}, trackName(p.blueprint)), el("td", { class: "num" }, p.difficulty),
-    el("td", {}, p.language), actions);
+  row.append(name, el("td", {}, trackName(p.blueprint)), el("td", { class: "num opt" }, p.difficulty),
+    el("td", { class: "opt" }, p.language), actions);
   return row;
 }
 
@@ -226,7 +226,7 @@ function scenarioRow(s) {
     }
   });
   actions.append(edit, toggle);
-  row.append(el("td", {}, s.name), el("td", {}, trackName(s.blueprint)), el("td", {}, s.industry), actions);
+  row.append(el("td", {}, s.name), el("td", {}, trackName(s.blueprint)), el("td", { class: "opt" }, s.industry), actions);
   return row;
 }
 

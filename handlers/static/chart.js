@@ -7,13 +7,16 @@ import { bandOf, clamp, clock, svg } from "./common.js";
 export function scoreChart(box, points, { alerts = [], height = 150, alertText = String } = {}) {
   const width = Math.max(220, Math.round(box.clientWidth || 320));
   const left = 30;
-  const right = 10;
+  const right = 62; // room for the band labels
   const top = 16;
   const bottom = 20;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const y = (score) => top + (1 - score / 100) * plotH;
-  const x = (i) => (points.length === 1 ? left + plotW / 2 : left + (i * plotW) / (points.length - 1));
+  const inset = 14; // keeps the first and last values clear of the axis and the band labels
+  const x = (i) => (points.length === 1
+    ? left + plotW / 2
+    : left + inset + (i * (plotW - 2 * inset)) / (points.length - 1));
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
     "data-points": points.length, "data-alerts": alerts.length,
@@ -31,11 +34,11 @@ export function scoreChart(box, points, { alerts = [], height = 150, alertText =
     label.textContent = String(tick);
     root.append(label);
   }
-  for (const [level, name] of [[80, "green ≥ 80"], [50, "yellow ≥ 50"]]) {
+  for (const [level, name] of [[80, "green ≥80"], [50, "yellow ≥50"]]) {
     root.append(svg("line", {
       class: "band-line", "data-level": level, x1: left, x2: width - right, y1: y(level), y2: y(level),
     }));
-    const label = svg("text", { class: "band-label", x: width - right, y: y(level) - 3, "text-anchor": "end" });
+    const label = svg("text", { class: "band-label", x: width - right + 6, y: y(level) + 3, "text-anchor": "start" });
     label.textContent = name;
     root.append(label);
   }

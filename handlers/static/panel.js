@@ -172,11 +172,14 @@ function end(reason, status) {
     presence.dataset.connected = "ended";
     presence.textContent = "Interview ended";
     renderMeta();
+    renderSuggestionCount();
     const score = state.history.length ? state.history[state.history.length - 1].score : null;
     $("ended-text").textContent = typeof score === "number"
       ? `This interview has ended. Final Say Meter: ${score}/100 (${bandOf(score)}).`
       : "This interview has ended before any score was given.";
     $("ended-banner").hidden = false;
+    $("transcript-title").textContent = "Final transcript";
+    if (!state.readOnly) loadReadOnly(); // the whole transcript and the final score
   }
   updateButtons();
 }
@@ -381,7 +384,7 @@ function setMeter(meter) {
   marker.hidden = false;
   $("meter-bar").setAttribute("aria-valuenow", String(score));
   $("meter-summary").textContent = explain(score, band, values, labels);
-  $("meter-reasoning").textContent = meter.reasoning ? `The analysis noted: ${meter.reasoning}` : "";
+  $("meter-reasoning").textContent = meter.reasoning || "";
 }
 
 // The score in a sentence for a person: how it is going, what carries it, what holds it back.
@@ -529,7 +532,7 @@ function renderCardState(entry) {
     button.disabled = handled || entry.pending || state.ended || !state.ws;
   }
   const actions = card.querySelector(".suggestion-actions");
-  actions.hidden = handled;
+  actions.hidden = handled || ENDED.has(state.sessionStatus);
 }
 
 // How old a card is and which analysis made it (its time and the score it gave).
@@ -543,7 +546,10 @@ function renderCardMeta(entry) {
 
 function renderSuggestionCount() {
   const open = [...state.suggestions.values()].filter((e) => e.data.status === "open").length;
-  $("suggestion-count").textContent = open ? `${open} open` : "none open";
+  const ended = ENDED.has(state.sessionStatus);
+  $("suggestion-count").textContent = open
+    ? `${open} ${ended ? "left open" : "open"}`
+    : ended ? "all handled" : "none open";
 }
 
 function updateButtons() {

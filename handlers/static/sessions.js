@@ -58,12 +58,12 @@ function render(page) {
     tr.append(
       el("td", {}, s.candidate_name || "—"),
       el("td", {}, s.persona ? `${s.persona.name}` : "—"),
-      el("td", {}, s.scenario ? s.scenario.name : "—"),
+      el("td", { class: "opt" }, s.scenario ? s.scenario.name : "—"),
       (() => { const td = el("td"); td.append(el("span", { class: "pill", "data-status": s.status }, s.status)); return td; })(),
-      el("td", { class: "num" }, s.message_count),
+      el("td", { class: "num opt" }, s.message_count),
       scoreCell(s.latest_score),
       scoreCell(s.final_score),
-      el("td", {}, when(s.created_at)),
+      el("td", { class: "opt" }, when(s.created_at)),
       links,
     );
     return tr;

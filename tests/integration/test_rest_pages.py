@@ -409,7 +409,7 @@ async def test_mismatched_tracks_are_warned_not_refused(
     _, hr_scenario = await _hr_ids(pool)
     created = await new_session(client, admin_headers, scenario_id=hr_scenario)
     assert created["warnings"] == [
-        "this sales persona meets a scenario written for HR: the conversation may not fit the "
+        "This sales persona meets a scenario written for HR: the conversation may not fit the "
         "scenario"
     ]
     general = await pool.fetchval("SELECT id FROM scenarios WHERE blueprint IS NULL LIMIT 1")

@@ -10,7 +10,7 @@ def track_warnings(persona_blueprint: str | None, scenario_blueprint: str | None
     say so (the set-up page shows the same sentence before the interview is created)."""
     if persona_blueprint and scenario_blueprint and persona_blueprint != scenario_blueprint:
         return [
-            f"this {persona_blueprint} persona meets a scenario written for "
+            f"This {persona_blueprint} persona meets a scenario written for "
             f"{scenario_blueprint}: the conversation may not fit the scenario"
         ]
     return []

@@ -165,7 +165,8 @@ def _check_type(
 def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
     first = err.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in first.get("loc", ())[1:]) or "frame"
-    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {first.get('msg', 'invalid')}", ref)
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {msg}", ref)
 
 
 def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFrame | CommandAckFrame:

@@ -723,7 +723,7 @@ async function loadReadOnly() {
     $("transcript").replaceChildren();
     for (const m of r.transcript) addLine(m);
     setMessageCount(r.message_count, true);
-    end(`session ${s.status}`, s.status);
+    end("session ended", s.status);
     document.body.dataset.readOnly = "true";
   } catch (err) {
     end(err.status ? `could not load the report: ${err.message}` : "gateway unreachable");

@@ -445,3 +445,17 @@ async def test_openapi_lists_the_page_routes(client: Client) -> None:
             "offset"} <= params
     report = paths["/api/sessions/{id}/report"]["get"]["responses"]
     assert {"200", "401", "403", "404"} <= set(report)
+
+
+async def test_the_cookie_is_secure_behind_https(
+    aiohttp_client: Callable[..., Any], db_dsn: str, tmp_path: Any
+) -> None:
+    from handlers.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, public_url="https://gateway.example")
+    client = await aiohttp_client(create_app(settings, db_dsn))
+    link = issue_login_token(TEST_SECRET, Role.INTERVIEWER, ttl_s=60)
+    resp = await client.post("/api/auth/login", json={"token": link})
+    assert resp.status == 200
+    assert "Secure" in resp.headers["Set-Cookie"]

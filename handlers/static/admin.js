@@ -35,7 +35,7 @@ async function loadPersonas() {
   $("persona-rows").replaceChildren(...page.items.map(personaRow));
   if (!page.items.length) {
     $("persona-rows").append(el("tr", {}, null));
-    $("persona-rows").firstChild.append(el("td", { colspan: 5, class: "muted" }, "No personas match these filters."));
+    $("persona-rows").firstChild.append(el("td", { colspan: 4, class: "muted" }, "No personas match these filters."));
   }
 }
 
@@ -61,8 +61,9 @@ function personaRow(p) {
     }
   });
   actions.append(edit, toggle);
-  row.append(name, el("td", {}, trackName(p.blueprint)), el("td", { class: "num opt" }, p.difficulty),
-    el("td", { class: "opt" }, p.language), actions);
+  const track = el("td", {}, trackName(p.blueprint));
+  track.append(el("div", { class: "muted" }, `language ${p.language}`));
+  row.append(name, track, el("td", { class: "num opt" }, p.difficulty), actions);
   return row;
 }
 

@@ -1,7 +1,8 @@
 """Signed bearer tokens (JWT, HS256): who is calling and which interview they may touch.
 
-Roles: `admin` may do everything; `interviewer` watches and steers one session; `candidate`
-streams one session. Tokens for candidate and interviewer carry a `session_id` claim.
+Roles: `admin` may do everything; `interviewer` watches and steers one session (a token with a
+`session_id` claim) or, account-level (no `session_id`), sets up interviews and watches any of
+them; `candidate` streams one session and always carries a `session_id`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ class Claims:
     subject: str
     expires_at: int
 
+    @property
+    def account_level(self) -> bool:
+        """Admin, or an interviewer not tied to one session (may create interviews)."""
+        return self.role is Role.ADMIN or (
+            self.role is Role.INTERVIEWER and self.session_id is None
+        )
+
     def may_access_session(self, session_id: uuid.UUID) -> bool:
-        return self.role is Role.ADMIN or self.session_id == session_id
+        return self.account_level or self.session_id == session_id
 
 
 def issue_token(
@@ -48,8 +56,8 @@ def issue_token(
     now: float | None = None,
 ) -> str:
     role = Role(role)
-    if role is not Role.ADMIN and session_id is None:
-        raise ValueError(f"a {role} token needs a session id")
+    if role is Role.CANDIDATE and session_id is None:
+        raise ValueError("a candidate token needs a session id")
     issued = int(now if now is not None else time.time())
     payload: dict[str, object] = {
         "role": role.value,
@@ -83,7 +91,7 @@ def verify_token(secret: str, token: str) -> Claims:
         session_id = uuid.UUID(str(raw_sid)) if raw_sid is not None else None
     except (ValueError, TypeError):
         raise AuthError("invalid token: bad role or session_id claim") from None
-    if role is not Role.ADMIN and session_id is None:
+    if role is Role.CANDIDATE and session_id is None:
         raise AuthError("invalid token: session_id claim required for this role")
     return Claims(
         role=role,

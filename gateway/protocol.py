@@ -25,6 +25,7 @@ __all__ = [
     "CommandAckFrame",
     "DismissFrame",
     "ManualCommandFrame",
+    "MarkAskedFrame",
     "PanelFrame",
     "ProtocolError",
     "TranscriptFrame",
@@ -85,6 +86,13 @@ class DismissFrame(_Frame):
     suggestion_id: uuid.UUID
 
 
+class MarkAskedFrame(_Frame):
+    """panel -> gateway: the interviewer asked this follow-up question (counted like an apply)."""
+
+    type: Literal["mark_asked"]
+    suggestion_id: uuid.UUID
+
+
 class ManualCommandFrame(_Frame):
     """panel -> gateway: a command written by the interviewer (`source: "manual"`)."""
 
@@ -103,15 +111,16 @@ class AnalyzeFrame(_Frame):
 
 CandidateFrame = Annotated[TranscriptFrame | CommandAckFrame, Field(discriminator="type")]
 PanelFrame = Annotated[
-    ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame, Field(discriminator="type")
+    ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame,
+    Field(discriminator="type"),
 ]
 
 _CANDIDATE: TypeAdapter[TranscriptFrame | CommandAckFrame] = TypeAdapter(CandidateFrame)
-_PANEL: TypeAdapter[ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame] = TypeAdapter(
-    PanelFrame
-)
+_PANEL: TypeAdapter[
+    ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame
+] = TypeAdapter(PanelFrame)
 _CANDIDATE_TYPES = frozenset({"transcript", "command_ack"})
-_PANEL_TYPES = frozenset({"apply", "dismiss", "command", "analyze"})
+_PANEL_TYPES = frozenset({"apply", "dismiss", "mark_asked", "command", "analyze"})
 _MAX_PAYLOAD_BYTES = 8 * 1024
 
 
@@ -156,7 +165,8 @@ def _check_type(
 def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
     first = err.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in first.get("loc", ())[1:]) or "frame"
-    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {first.get('msg', 'invalid')}", ref)
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {msg}", ref)
 
 
 def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFrame | CommandAckFrame:
@@ -182,7 +192,9 @@ def _decode_candidate_slowly(raw: str | bytes) -> TranscriptFrame | CommandAckFr
         raise _validation(err, ref) from None
 
 
-def decode_panel(raw: str | bytes) -> ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame:
+def decode_panel(
+    raw: str | bytes,
+) -> ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame:
     data, ref = _parse(raw)
     _check_type(data, _PANEL_TYPES, _CANDIDATE_TYPES, ref)
     try:

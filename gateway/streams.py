@@ -30,6 +30,7 @@ from gateway.protocol import (
     CommandAckFrame,
     DismissFrame,
     ManualCommandFrame,
+    MarkAskedFrame,
     ProtocolError,
     TranscriptFrame,
     decode_candidate,
@@ -56,7 +57,7 @@ __all__ = [
 MAX_UNACKED = 512  # frames read but not yet answered, per candidate socket
 MAX_BACKLOG = 5000  # events a resuming panel is replayed; beyond that it gets a snapshot
 
-PanelAction = ApplyFrame | DismissFrame | ManualCommandFrame | AnalyzeFrame
+PanelAction = ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame
 
 
 class StreamKind(StrEnum):

@@ -25,9 +25,10 @@ from pydantic import (
 )
 
 from analysis.rubrics import BLUEPRINTS, canonical_blueprint
-from services.voice.prompt_render import unknown_placeholders
+from services.voice.prompt_render import template_problems
 
 __all__ = [
+    "BLUEPRINTS",
     "Blueprint",
     "ErrorBody",
     "ErrorDetail",
@@ -51,6 +52,7 @@ __all__ = [
     "SessionEnded",
     "VoiceAgentRequest",
     "VoiceAgentResponse",
+    "canonical_blueprint",
     "no_nul",
 ]
 
@@ -90,10 +92,9 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
 def _check_template(value: str | None) -> str | None:
     if value is not None:
-        unknown = unknown_placeholders(value)
-        if unknown:
-            listed = ", ".join("{" + n + "}" for n in unknown)
-            raise ValueError(f"unknown placeholder(s): {listed}")
+        problems = template_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
     return value
 
 
@@ -327,6 +328,13 @@ class SessionCreated(BaseModel):
     candidate_token: str = Field(description="bearer token for the candidate client")
     interviewer_token: str = Field(description="bearer token for the interviewer panel")
     panel_url: str
+    candidate_url: str = Field(description="the candidate client's page, with its token")
+    report_url: str = Field(description="the report page, for signed-in interviewers")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="set-up that works but looks unintended (a persona and a scenario from "
+        "different tracks)",
+    )
 
 
 class PersonaSummary(BaseModel):

@@ -11,9 +11,12 @@ from handlers import (
     contexts,
     health,
     openapi,
+    pages,
     panel_page,
     rest_analysis,
+    rest_auth,
     rest_personas,
+    rest_reports,
     rest_scenarios,
     rest_sessions,
     rest_transcript,
@@ -42,10 +45,13 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     rest_analysis.setup(app)
     rest_transcript.setup(app)
     openapi.setup(app)
+    pages.setup(app)
     panel_page.setup(app)
     client_module.setup(app)
+    rest_auth.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)
+    rest_reports.setup(app)
     rest_voice_agent.setup(app)
     return app

@@ -20,10 +20,12 @@ from gateway.errors import (
     AuthError,
     BadRequestError,
     ErrorCode,
+    ForbiddenError,
     GatewayError,
     InvalidInputError,
     NotFoundError,
 )
+from gateway.login import COOKIE_NAME
 from gateway.metrics import CollectorRegistry, Counter, Histogram
 from handlers.keys import METRICS, SETTINGS
 
@@ -136,11 +138,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error_response(500, ErrorCode.INTERNAL, "internal error")
 
 
+def _message(msg: str) -> str:
+    # pydantic prefixes the text of a ValueError raised in a validator; people need only the text.
+    return msg.removeprefix("Value error, ")
+
+
 def validation_details(err: ValidationError) -> list[dict[str, Any]]:
     return [
         {
             "loc": ".".join(str(p) for p in e.get("loc", ())),
-            "message": e.get("msg", ""),
+            "message": _message(e.get("msg", "")),
             "type": e.get("type", ""),
         }
         for e in err.errors(include_url=False, include_context=False, include_input=False)
@@ -183,7 +190,29 @@ def parse_uuid(value: str, what: str = "resource") -> uuid.UUID:
         raise NotFoundError(f"{what} not found") from None
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-Requested-With"
+
+
+def _check_cookie_request(request: web.Request) -> None:
+    """CSRF defence for cookie sign-ins, beside SameSite=Strict: a request that changes state
+    must carry a header no cross-site form can set, and a browser Origin must be this one."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        own = f"{request.scheme}://{request.host}"
+        allowed = request.app[SETTINGS].allowed_origins
+        if origin.rstrip("/") != own and origin.rstrip("/") not in allowed:
+            raise ForbiddenError(f"origin {origin} may not use this sign-in")
+    if request.method not in SAFE_METHODS and not request.headers.get(CSRF_HEADER):
+        raise ForbiddenError(
+            f"a signed-in page must send the {CSRF_HEADER} header with requests that change "
+            "something (CSRF protection)"
+        )
+
+
 def token_from_request(request: web.Request, *, allow_query: bool = False) -> str:
+    """Bearer header first, then `?token=` where allowed (WebSockets, panel links), then the
+    sign-in cookie of the pages."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -192,6 +221,10 @@ def token_from_request(request: web.Request, *, allow_query: bool = False) -> st
         return token.strip()
     if allow_query and request.query.get("token"):
         return request.query["token"]
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        _check_cookie_request(request)
+        return cookie
     raise AuthError("missing bearer token")
 
 

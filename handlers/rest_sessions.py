@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from gateway.auth import Role
+from gateway.errors import ForbiddenError
 from handlers.api import ApiRoutes, add_api_routes, model_response
 from handlers.api_models import (
     LatestMeter,
@@ -39,7 +40,9 @@ def _base_url(request: web.Request) -> str:
     "/api/sessions",
     summary="Create an interview session",
     description="Creates the session and its scope package (persona, scenario) and returns "
-    "bearer tokens scoped to it plus the interviewer panel URL.",
+    "bearer tokens scoped to it plus the interviewer panel URL. Admins and account-level "
+    "interviewers only (a token scoped to one session is a 403). A persona and a scenario from "
+    "different tracks are accepted with a `warnings` entry.",
     tags=TAGS, roles=(Role.INTERVIEWER,), body=SessionCreate, responses={201: SessionCreated},
     links={
         201: {
@@ -59,11 +62,17 @@ def _base_url(request: web.Request) -> str:
     },
 )
 async def create_session(request: web.Request) -> web.Response:
+    if not require(request, Role.INTERVIEWER).account_level:
+        raise ForbiddenError(
+            "this interviewer token belongs to one interview and cannot create new ones; "
+            "sign in with `interview-gateway login-url --role interviewer`"
+        )
     data = await read_model(request, SessionCreate)
     created = await request.app[SESSIONS].create(
         data.persona_id, data.scenario_id, data.round_number, data.candidate_name
     )
     session_id = created.session_id
+    base = _base_url(request)
     body = SessionCreated(
         session_id=session_id,
         status=created.status,
@@ -72,7 +81,10 @@ async def create_session(request: web.Request) -> web.Response:
         scenario_id=data.scenario_id,
         candidate_token=created.candidate_token,
         interviewer_token=created.interviewer_token,
-        panel_url=f"{_base_url(request)}/panel/{session_id}?token={created.interviewer_token}",
+        panel_url=f"{base}/panel/{session_id}?token={created.interviewer_token}",
+        candidate_url=f"{base}/candidate/{session_id}?token={created.candidate_token}",
+        report_url=f"{base}/interviews/{session_id}/report",
+        warnings=created.warnings,
     )
     return model_response(body, status=201, headers={"Location": f"/api/sessions/{session_id}"})
 

@@ -36,6 +36,7 @@ from gateway.protocol import (
     ApplyFrame,
     DismissFrame,
     ManualCommandFrame,
+    MarkAskedFrame,
     TranscriptFrame,
     encode,
 )
@@ -501,11 +502,35 @@ class LiveService:
             row = await _lock_suggestion(conn, sid, suggestion_id)
             if row["command_id"] is not None:
                 raise GatewayError("suggestion was already applied", code=ErrorCode.NOT_APPLICABLE)
+            if row["asked_at"] is not None:
+                raise GatewayError("that question was already asked", code=ErrorCode.NOT_APPLICABLE)
             if row["dismissed"]:
                 return False
             await command_store.dismiss_suggestion(conn, suggestion_id)
             messages = await self.emit(
                 conn, sid, [frames.suggestion_updated_event(suggestion_id, "dismissed")]
+            )
+        self.publish(messages)
+        return True
+
+    async def mark_asked(self, state: SessionState, suggestion_id: uuid.UUID) -> bool:
+        """A follow-up question the interviewer asked: recorded and counted like an apply."""
+        sid = state.session_id
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await _lock_suggestion(conn, sid, suggestion_id)
+            category = row["suggestion_category"] or row["analysis_type"]
+            if category not in ("followup_question", "followup"):
+                raise GatewayError(
+                    "only follow-up questions are asked; apply or dismiss the others",
+                    code=ErrorCode.NOT_APPLICABLE,
+                )
+            if row["dismissed"]:
+                raise GatewayError("that question was dismissed", code=ErrorCode.NOT_APPLICABLE)
+            if row["asked_at"] is not None:
+                return False
+            await command_store.mark_asked(conn, suggestion_id)
+            messages = await self.emit(
+                conn, sid, [frames.suggestion_updated_event(suggestion_id, "asked")]
             )
         self.publish(messages)
         return True
@@ -589,6 +614,8 @@ class LiveService:
                 await self.apply(state, frame.suggestion_id)
             elif isinstance(frame, DismissFrame):
                 await self.dismiss(state, frame.suggestion_id)
+            elif isinstance(frame, MarkAskedFrame):
+                await self.mark_asked(state, frame.suggestion_id)
             elif isinstance(frame, ManualCommandFrame):
                 await self.manual_command(state, frame.command_type, frame.payload)
             else:

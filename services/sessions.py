@@ -15,6 +15,7 @@ from typing import Any
 from gateway.auth import Role, issue_token
 from gateway.errors import InvalidInputError, NotFoundError
 from gateway.settings import Settings
+from services.session_setup import track_warnings
 from storage import sessions as store
 from storage.pool import Pool
 from storage.sessions import EndResult, SessionRow
@@ -33,6 +34,7 @@ class CreatedSession:
     round_number: int
     candidate_token: str
     interviewer_token: str
+    warnings: list[str]  # advice that did not refuse the set-up (a persona/scenario mismatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Sessions:
             round_number=row["round_number"],
             candidate_token=self._token(Role.CANDIDATE, session_id),
             interviewer_token=self._token(Role.INTERVIEWER, session_id),
+            warnings=track_warnings(row["persona_blueprint"], row["scenario_blueprint"]),
         )
 
     def _token(self, role: Role, session_id: uuid.UUID) -> str:

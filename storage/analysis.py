@@ -98,8 +98,10 @@ WITH s AS (
   SELECT coalesce(va.suggestion_category, va.analysis_type) AS type,
          coalesce(va.priority, 'medium') AS priority,
          coalesce(p.blueprint, sp.blueprint, 'sales') AS blueprint,
-         va.applied_at IS NOT NULL AS applied,
-         va.applied_at IS NULL AND coalesce(va.dismissed, false) AS dismissed
+         -- a follow-up question marked asked counts as applied: the interviewer acted on it
+         va.applied_at IS NOT NULL OR va.asked_at IS NOT NULL AS applied,
+         va.applied_at IS NULL AND va.asked_at IS NULL AND coalesce(va.dismissed, false)
+           AS dismissed
   FROM voice_analysis va
   LEFT JOIN interview_scope_packages sp ON sp.session_id = va.session_id
   LEFT JOIN personas p ON p.id = sp.selected_persona_id

@@ -16,13 +16,14 @@ __all__ = [
     "insert_command",
     "lock_suggestion",
     "mark_applied",
+    "mark_asked",
     "mark_delivered",
     "pending_commands",
 ]
 
 LOCK_SUGGESTION = """
 SELECT id, session_id, round_number, analysis_type, suggestion_category, suggestion_text, label,
-       coalesce(dismissed, false) AS dismissed, applied_at,
+       coalesce(dismissed, false) AS dismissed, applied_at, asked_at,
        (SELECT c.id FROM voice_commands c WHERE c.suggestion_id = voice_analysis.id) AS command_id
 FROM voice_analysis
 WHERE id = $1 AND session_id = $2 AND analysis_type <> 'say_meter'
@@ -37,6 +38,10 @@ RETURNING id, session_id, command_type, payload, source, suggestion_id, created_
 
 MARK_APPLIED = """
 UPDATE voice_analysis SET applied_at = now(), dismissed = false WHERE id = $1
+"""
+
+MARK_ASKED = """
+UPDATE voice_analysis SET asked_at = now() WHERE id = $1 AND asked_at IS NULL
 """
 
 DISMISS = """
@@ -80,6 +85,10 @@ async def insert_command(
 
 async def mark_applied(conn: Conn, suggestion_id: uuid.UUID) -> None:
     await conn.execute(MARK_APPLIED, suggestion_id)
+
+
+async def mark_asked(conn: Conn, suggestion_id: uuid.UUID) -> None:
+    await conn.execute(MARK_ASKED, suggestion_id)
 
 
 async def dismiss_suggestion(conn: Conn, suggestion_id: uuid.UUID) -> None:

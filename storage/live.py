@@ -41,6 +41,7 @@ SELECT id, run_id, suggestion_category, suggestion_text, priority, label, respon
 FROM voice_analysis
 WHERE session_id = $1 AND analysis_type <> 'say_meter'
   AND coalesce(dismissed, false) = false AND applied_at IS NULL AND expired_at IS NULL
+  AND asked_at IS NULL
 ORDER BY triggered_at DESC, created_at DESC LIMIT $2
 """
 

@@ -43,7 +43,7 @@ class EndResult:
 LOCK_PERSONA = """
 SELECT blueprint, COALESCE(is_active, true) AS is_active FROM personas WHERE id = $1 FOR SHARE
 """
-LOCK_SCENARIO = "SELECT is_active FROM scenarios WHERE id = $1 FOR SHARE"
+LOCK_SCENARIO = "SELECT is_active, blueprint FROM scenarios WHERE id = $1 FOR SHARE"
 
 INSERT_SESSION = """
 INSERT INTO interview_sessions (round_number, candidate_name, status)
@@ -134,7 +134,11 @@ async def create_session(
         assert row is not None
         await conn.execute(INSERT_PACKAGE, row["id"], persona["blueprint"], persona_id, scenario_id)
         await conn.execute(INSERT_COUNTERS, row["id"])
-    return dict(row)
+    return {
+        **dict(row),
+        "persona_blueprint": persona["blueprint"],
+        "scenario_blueprint": scenario["blueprint"],
+    }
 
 
 @dataclass(frozen=True, slots=True)

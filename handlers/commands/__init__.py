@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers.commands import bench, demo, migrate, seed, serve, simulate, token
+from handlers.commands import bench, demo, login_url, migrate, seed, serve, simulate, token
 from handlers.commands import eval as eval_command
 
 __all__ = ["COMMANDS"]
 
-COMMANDS: list[ModuleType] = [serve, demo, simulate, migrate, seed, token, bench, eval_command]
+COMMANDS: list[ModuleType] = [
+    serve, demo, simulate, migrate, seed, token, login_url, bench, eval_command
+]

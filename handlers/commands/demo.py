@@ -26,6 +26,7 @@ from client.interviews import InterviewSetupError, create_interview
 from client.simulator import Simulator, SimulatorError, load_transcript
 from gateway import logs
 from gateway.auth import Role, issue_token
+from gateway.login import issue_login_token, login_url
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
 from handlers.server import run_server
@@ -79,7 +80,9 @@ def _say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def _banner(created: dict[str, Any], transcript: Path, rate: float) -> None:
+def _banner(
+    created: dict[str, Any], transcript: Path, rate: float, sign_in: str | None = None
+) -> None:
     rule = "=" * 78
     _say(rule)
     _say(" Interview Gateway demo")
@@ -90,6 +93,11 @@ def _banner(created: dict[str, Any], transcript: Path, rate: float) -> None:
     _say("")
     _say(f"   {created['panel_url']}")
     _say("")
+    if sign_in:
+        _say(" Or sign in to every page (admin console, interviews, reports; works once):")
+        _say("")
+        _say(f"   {sign_in}")
+        _say("")
     _say(f" Replaying {transcript} at {rate:g} message(s)/s as the candidate.")
     _say(" The Say Meter updates every 10 messages; press Apply on a suggestion and watch")
     _say(" the command arrive below as an ElevenLabs contextual_update. Ctrl-C stops.")
@@ -119,7 +127,10 @@ async def _demo(settings: Settings, dsn: str, transcript: Path, rate: float) -> 
             created = await create_interview(
                 http, base, admin, persona_name=persona_name, scenario_name=scenario_name
             )
-        _banner(created, transcript, rate)
+        link = login_url(
+            settings.public_url or base, issue_login_token(settings.secret(), Role.ADMIN)
+        )
+        _banner(created, transcript, rate, link)
         simulator = Simulator(
             "ws" + base.removeprefix("http"),
             str(created["session_id"]),

@@ -16,7 +16,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Print a token signed with GATEWAY_JWT_SECRET (or the data dir secret).",
     )
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--session", help="interview session id (required for candidate/interviewer)")
+    p.add_argument(
+        "--session",
+        help="interview session id (required for candidate; an interviewer token without one "
+        "is account-level: it may set up interviews and watch any of them)",
+    )
     p.add_argument(
         "--ttl", type=int, default=None, help="lifetime in seconds (default GATEWAY_TOKEN_TTL)"
     )
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             session_id = uuid.UUID(args.session)
         except ValueError:
             raise SettingsError(f"--session: not a UUID: {args.session!r}") from None
-    if args.role != Role.ADMIN and session_id is None:
+    if args.role == Role.CANDIDATE and session_id is None:
         raise SettingsError(f"--session is required for a {args.role} token")
     ttl = args.ttl if args.ttl is not None else settings.token_ttl_s
     if ttl < 1:

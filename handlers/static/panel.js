@@ -4,12 +4,19 @@
 // the last event applied and, after any drop or a gap in the numbering, reconnect with
 // `?after=<last>` so the gateway replays exactly what we missed (docs/protocol.md, "Resume
 // without gaps"). Every piece of text from the wire goes through textContent, never innerHTML:
-// transcript lines and suggestions are untrusted.
+// transcript lines and suggestions are untrusted. An ended session opens read-only from its
+// report (GET /api/sessions/{id}/report) instead of a socket the gateway would refuse (410).
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+import {
+  $, api, ago, bandOf, clamp, clip, clock, el, labelFor, linkToken,
+} from "./common.js";
+import { scoreChart } from "./chart.js";
+
 const MAX_LINES = 500;
 const MAX_CARDS = 40;
 const APPLICABLE = new Set(["context_injection", "curveball"]);
+const ASKABLE = new Set(["followup_question"]);
+const ENDED = new Set(["completed", "cancelled"]);
 const TYPE_LABELS = {
   context_injection: "Context injection",
   curveball: "Curveball",
@@ -21,19 +28,24 @@ const COMMAND_LABELS = {
   context_update: "Context update",
   end_call: "End call",
 };
+const BAND_WORDS = {
+  green: "going well",
+  yellow: "fair, with room to improve",
+  red: "struggling",
+};
 
-const $ = (id) => document.getElementById(id);
-
-const params = new URLSearchParams(location.search);
 const state = {
   sessionId: document.body.dataset.sessionId,
-  token: params.get("token") || "",
+  sessionStatus: document.body.dataset.sessionStatus || "active",
+  token: linkToken, // empty: the sign-in cookie authenticates the socket and the REST calls
   ws: null,
   lastEventId: null, // null until the first snapshot: then resume with ?after=
   attempts: 0,
   reconnectTimer: null,
   ended: false,
+  readOnly: false,
   personaName: "Agent",
+  session: {},
   rubric: [], // [{name, label}]
   history: [], // [{analysis_id, score, band, at}]
   alerts: [], // [{kind, score, previous_score, analysis_id?, message?}]
@@ -42,52 +54,6 @@ const state = {
   seenLines: new Set(),
   messageCount: 0,
 };
-
-// ---------------------------------------------------------------------------------------------
-// Small DOM helpers (text only).
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, String(value));
-  }
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  return node;
-}
-
-function bandOf(score) {
-  if (score >= 80) return "green";
-  if (score >= 50) return "yellow";
-  return "red";
-}
-
-function clamp(n) {
-  const v = Number(n);
-  return Number.isFinite(v) ? Math.max(0, Math.min(100, Math.round(v))) : 0;
-}
-
-function labelFor(name) {
-  const words = String(name).replace(/_/g, " ");
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
-
-function clip(text, limit) {
-  const value = String(text ?? "");
-  return value.length > limit ? `${value.slice(0, limit - 1)}…` : value;
-}
-
-function clock(ts) {
-  const d = ts ? new Date(ts) : new Date();
-  if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
 
 let toastTimer = null;
 function toast(message) {
@@ -109,10 +75,12 @@ function setConnection(kind, detail) {
 
 function socketUrl() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  let url = `${scheme}://${location.host}/ws/panel/${encodeURIComponent(state.sessionId)}`;
-  url += `?token=${encodeURIComponent(state.token)}`;
-  if (state.lastEventId !== null) url += `&after=${state.lastEventId}`;
-  return url;
+  const url = `${scheme}://${location.host}/ws/panel/${encodeURIComponent(state.sessionId)}`;
+  const q = new URLSearchParams();
+  if (state.token) q.set("token", state.token);
+  if (state.lastEventId !== null) q.set("after", String(state.lastEventId));
+  const text = q.toString();
+  return text ? `${url}?${text}` : url;
 }
 
 function connect() {
@@ -142,7 +110,7 @@ function connect() {
     if (ws !== state.ws) return; // a socket we already replaced
     state.ws = null;
     updateButtons();
-    if (event.code === 4000) return end("session ended");
+    if (event.code === 4000) return end("session ended", "completed");
     if (event.code === 4002) return end("token expired — reload with a new token");
     scheduleReconnect(opened);
   };
@@ -162,15 +130,20 @@ function scheduleReconnect(opened) {
 
 async function probe() {
   try {
-    const url = `/panel/${encodeURIComponent(state.sessionId)}/status?token=${encodeURIComponent(state.token)}`;
-    const resp = await fetch(url, { cache: "no-store" });
+    let url = `/panel/${encodeURIComponent(state.sessionId)}/status`;
+    if (state.token) url += `?token=${encodeURIComponent(state.token)}`;
+    const resp = await fetch(url, { cache: "no-store", credentials: "same-origin" });
     const body = await resp.json();
     if (!resp.ok) {
       const message = body && body.error ? body.error.message : `HTTP ${resp.status}`;
       if ([401, 403, 404].includes(resp.status)) end(`access refused: ${message}`);
       return;
     }
-    if (body.status === "completed" || body.status === "cancelled") end(`session ${body.status}`);
+    if (ENDED.has(body.status)) {
+      state.sessionStatus = body.status;
+      end(`session ${body.status}`);
+      loadReadOnly();
+    }
   } catch {
     // The gateway itself is unreachable: keep retrying.
   }
@@ -185,13 +158,29 @@ function reconnectNow() {
   state.reconnectTimer = setTimeout(connect, 50);
 }
 
-function end(reason) {
+// The interview is over (or this page may not follow it): stop, and make every pill say so.
+function end(reason, status) {
   state.ended = true;
+  if (status) state.sessionStatus = status;
   clearTimeout(state.reconnectTimer);
   setConnection("ended", reason);
   const ws = state.ws;
   state.ws = null;
   if (ws) ws.close(1000, "ended");
+  if (ENDED.has(state.sessionStatus)) {
+    const presence = $("candidate-presence");
+    presence.dataset.connected = "ended";
+    presence.textContent = "Interview ended";
+    renderMeta();
+    renderSuggestionCount();
+    const score = state.history.length ? state.history[state.history.length - 1].score : null;
+    $("ended-text").textContent = typeof score === "number"
+      ? `This interview has ended. Final Say Meter: ${score}/100 (${bandOf(score)}).`
+      : "This interview has ended before any score was given.";
+    $("ended-banner").hidden = false;
+    $("transcript-title").textContent = "Final transcript";
+    if (!state.readOnly) loadReadOnly(); // the whole transcript and the final score
+  }
   updateButtons();
 }
 
@@ -240,14 +229,14 @@ function apply(event) {
       break;
     case "analysis":
       if (event.rubric && Array.isArray(event.rubric.factors)) state.rubric = event.rubric.factors;
-      setMeter({ ...event.say_meter, final: event.final === true });
       state.history.push({
         analysis_id: event.analysis_id, score: clamp(event.say_meter.score),
         band: event.say_meter.band, at: event.at,
       });
+      setMeter({ ...event.say_meter, final: event.final === true });
       renderSparkline();
       for (const s of [...(event.suggestions || [])].reverse()) {
-        addSuggestion({ ...s, status: "open", analysis_id: event.analysis_id });
+        addSuggestion({ ...s, status: "open", analysis_id: event.analysis_id, created_at: event.at });
       }
       setMessageCount(event.message_count);
       break;
@@ -272,7 +261,7 @@ function apply(event) {
       setPresence(event.candidate_connected);
       break;
     case "session_ended":
-      end("session ended");
+      end("session ended", "completed");
       break;
     default:
       break;
@@ -287,14 +276,14 @@ function renderSnapshot(snap) {
   $("persona-name").textContent = persona.name
     ? `${persona.name}${persona.role ? ` · ${persona.role}` : ""}`
     : "Interview panel";
-  const scenario = session.scenario && session.scenario.name ? session.scenario.name : "";
-  const parts = [scenario, session.blueprint, `round ${session.round_number || 1}`, session.status];
-  $("session-meta").textContent = parts.filter(Boolean).join(" · ");
+  state.session = session;
+  if (session.status) state.sessionStatus = session.status;
+  renderMeta();
   setPresence(snap.candidate_connected);
   setMessageCount(snap.message_count, true);
 
-  setMeter(snap.say_meter);
   state.history = (snap.score_history || []).map((h) => ({ ...h, score: clamp(h.score) }));
+  setMeter(snap.say_meter);
   state.alerts = [...(snap.alerts || [])];
   renderSparkline();
   renderAlerts();
@@ -307,7 +296,14 @@ function renderSnapshot(snap) {
   state.seenLines.clear();
   $("transcript").replaceChildren();
   for (const line of snap.transcript || []) addLine(line);
-  if (session.status && session.status !== "active") end(`session ${session.status}`);
+  if (ENDED.has(session.status)) end(`session ${session.status}`, session.status);
+}
+
+function renderMeta() {
+  const session = state.session || {};
+  const scenario = session.scenario && session.scenario.name ? session.scenario.name : "";
+  const parts = [scenario, session.blueprint, `round ${session.round_number || 1}`, state.sessionStatus];
+  $("session-meta").textContent = parts.filter(Boolean).join(" · ");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,7 +311,7 @@ function renderSnapshot(snap) {
 
 function setPresence(connected) {
   const node = $("candidate-presence");
-  if (typeof connected !== "boolean") return;
+  if (typeof connected !== "boolean" || ENDED.has(state.sessionStatus)) return;
   node.dataset.connected = String(connected);
   node.textContent = connected ? "Candidate connected" : "Candidate offline";
 }
@@ -373,7 +369,8 @@ function setMeter(meter) {
     bandEl.textContent = "no score yet";
     cover.style.left = "0%";
     marker.hidden = true;
-    $("meter-reasoning").textContent = "The first analysis runs after 10 messages.";
+    $("meter-summary").textContent = "The first analysis runs after 10 messages.";
+    $("meter-reasoning").textContent = "";
     return;
   }
   const score = clamp(meter.score);
@@ -386,47 +383,31 @@ function setMeter(meter) {
   marker.style.left = `${score}%`;
   marker.hidden = false;
   $("meter-bar").setAttribute("aria-valuenow", String(score));
+  $("meter-summary").textContent = explain(score, band, values, labels);
   $("meter-reasoning").textContent = meter.reasoning || "";
 }
 
+// The score in a sentence for a person: how it is going, what carries it, what holds it back.
+function explain(score, band, values, labels) {
+  const named = Object.entries(values)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => [labels[k] || labelFor(k), clamp(v)])
+    .sort((a, b) => b[1] - a[1]);
+  let text = `${score} out of 100: ${BAND_WORDS[band] || band}.`;
+  if (named.length >= 2) {
+    const [best, worst] = [named[0], named[named.length - 1]];
+    text += ` Strongest: ${best[0].toLowerCase()} (${best[1]}).`;
+    if (worst[1] < best[1]) text += ` Needs the most work: ${worst[0].toLowerCase()} (${worst[1]}).`;
+  }
+  const prev = state.history.length >= 2 ? state.history[state.history.length - 2].score : null;
+  if (typeof prev === "number" && prev !== score) {
+    text += ` ${score > prev ? "Up" : "Down"} ${Math.abs(score - prev)} since the last analysis.`;
+  }
+  return text;
+}
+
 function renderSparkline() {
-  const box = $("sparkline");
-  const points = state.history;
-  const width = Math.max(120, box.clientWidth || 300);
-  const height = 64;
-  const pad = 6;
-  const root = svg("svg", {
-    viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
-    "data-points": points.length, "data-alerts": state.alerts.length,
-  });
-  const title = svg("title");
-  title.textContent = points.length
-    ? `Scores: ${points.map((p) => p.score).join(", ")}`
-    : "No scores yet";
-  root.append(title);
-  const y = (score) => pad + (1 - score / 100) * (height - 2 * pad);
-  const x = (i) => (points.length === 1 ? width / 2 : pad + (i * (width - 2 * pad)) / (points.length - 1));
-  for (const level of [50, 80]) {
-    root.append(svg("line", { class: "band-line", x1: 0, x2: width, y1: y(level), y2: y(level) }));
-  }
-  if (points.length > 1) {
-    const d = points.map((p, i) => `${x(i).toFixed(1)},${y(p.score).toFixed(1)}`).join(" ");
-    root.append(svg("polyline", { class: "trend-line", points: d }));
-  }
-  points.forEach((p, i) => root.append(svg("circle", { class: "point", cx: x(i), cy: y(p.score), r: 2.5 })));
-  for (const alert of state.alerts) {
-    let idx = alert.analysis_id ? points.findIndex((p) => p.analysis_id === alert.analysis_id) : -1;
-    if (idx < 0) idx = points.map((p) => p.score).lastIndexOf(clamp(alert.score));
-    if (idx < 0) continue;
-    const mark = svg("circle", {
-      class: "alert-mark", cx: x(idx), cy: y(points[idx].score), r: 5, "data-kind": alert.kind,
-    });
-    const t = svg("title");
-    t.textContent = alertText(alert);
-    mark.append(t);
-    root.append(mark);
-  }
-  box.replaceChildren(root);
+  scoreChart($("sparkline"), state.history, { alerts: state.alerts, height: 130, alertText });
 }
 
 function alertText(alert) {
@@ -463,10 +444,14 @@ function addSuggestion(s) {
   if (s.responds_to) {
     card.append(el("p", { class: "suggestion-responds muted" }, `Responds to: “${s.responds_to}”`));
   }
-  card.append(el("div", { class: "suggestion-source muted" }, sourceText(s)));
+  card.append(el("div", { class: "suggestion-meta" }));
   const actions = el("div", { class: "suggestion-actions" });
   const short = clip(s.text, 80);
-  const entry = { data: { ...s, status: s.status || "open" }, el: card, pending: false };
+  const source = state.history.find((h) => h.analysis_id && h.analysis_id === s.analysis_id);
+  const entry = {
+    data: { ...s, status: s.status || "open", created_at: s.created_at || (source && source.at) || null },
+    el: card, pending: false, source,
+  };
   if (APPLICABLE.has(s.type)) {
     const applyBtn = el("button", {
       type: "button", class: "primary apply", "aria-label": `Apply ${typeLabel.toLowerCase()}: ${short}`,
@@ -478,6 +463,18 @@ function addSuggestion(s) {
       }
     });
     actions.append(applyBtn);
+  }
+  if (ASKABLE.has(s.type)) {
+    const askBtn = el("button", {
+      type: "button", class: "primary ask", "aria-label": `Mark asked: ${short}`,
+    }, "Mark asked");
+    askBtn.addEventListener("click", () => {
+      if (send({ type: "mark_asked", suggestion_id: s.suggestion_id })) {
+        entry.pending = true;
+        renderCardState(entry);
+      }
+    });
+    actions.append(askBtn);
   }
   const dismissBtn = el("button", {
     type: "button", class: "dismiss", "aria-label": `Dismiss ${typeLabel.toLowerCase()}: ${short}`,
@@ -510,18 +507,6 @@ function trimSuggestions() {
   }
 }
 
-// Where a card came from: its analysis (short id) and how long ago, e.g. "analysis 1a2b3c4d · 3 min ago".
-function sourceText(s) {
-  const parts = [];
-  if (s.analysis_id) parts.push(`analysis ${String(s.analysis_id).slice(0, 8)}`);
-  const at = s.at ? Date.parse(s.at) : NaN;
-  if (!Number.isNaN(at)) {
-    const minutes = Math.max(0, Math.round((Date.now() - at) / 60000));
-    parts.push(minutes < 1 ? "just now" : `${minutes} min ago`);
-  }
-  return parts.join(" · ");
-}
-
 function updateSuggestion(id, status, commandId) {
   const entry = state.suggestions.get(id);
   if (!entry) return;
@@ -546,24 +531,43 @@ function renderCardState(entry) {
     open: entry.pending ? "Sending…" : "",
     applied: delivered ? "Applied · delivered" : "Applied",
     dismissed: "Dismissed",
+    asked: "Asked",
+    expired: "Expired",
   }[data.status] ?? data.status;
   card.querySelector(".suggestion-status").textContent = label;
+  renderCardMeta(entry);
   const handled = data.status !== "open";
   for (const button of card.querySelectorAll("button")) {
     button.disabled = handled || entry.pending || state.ended || !state.ws;
   }
   const actions = card.querySelector(".suggestion-actions");
-  actions.hidden = handled;
+  actions.hidden = handled || ENDED.has(state.sessionStatus);
+}
+
+// How old a card is and which analysis made it (its time and the score it gave).
+function renderCardMeta(entry) {
+  const parts = [];
+  if (entry.data.created_at) parts.push(`suggested ${ago(entry.data.created_at)}`);
+  const source = entry.source || state.history.find((h) => h.analysis_id && h.analysis_id === entry.data.analysis_id);
+  if (source) parts.push(`by the ${clock(source.at)} analysis (score ${source.score})`);
+  entry.el.querySelector(".suggestion-meta").textContent = parts.join(" · ");
 }
 
 function renderSuggestionCount() {
   const open = [...state.suggestions.values()].filter((e) => e.data.status === "open").length;
-  $("suggestion-count").textContent = open ? `${open} open` : "none open";
+  const ended = ENDED.has(state.sessionStatus);
+  $("suggestion-count").textContent = open
+    ? `${open} ${ended ? "left open" : "open"}`
+    : ended ? "all handled" : "none open";
 }
 
 function updateButtons() {
   for (const entry of state.suggestions.values()) renderCardState(entry);
-  $("analyze-now").disabled = state.ended || !state.ws;
+  const offline = state.ended || !state.ws;
+  $("analyze-now").disabled = offline;
+  for (const button of $("steer").querySelectorAll("button")) button.disabled = offline;
+  $("end-interview").disabled = ENDED.has(state.sessionStatus) || state.readOnly;
+  $("steer").hidden = state.readOnly || ENDED.has(state.sessionStatus);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,8 +649,99 @@ window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(renderSparkline, 150);
 });
+// Manual steering: the protocol's `command` frame (source "manual"), docs/protocol.md.
+function manual(formId, build) {
+  const form = $(formId);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const built = build(form.elements);
+    if (!built) return;
+    if (send({ type: "command", ...built })) {
+      form.reset();
+      form.closest("details").open = false;
+      toast(`${COMMAND_LABELS[built.command_type]} sent to the voice agent.`);
+    }
+  });
+}
+manual("manual-context", (f) => {
+  const text = f.text.value.trim();
+  if (!text) { toast("Write the context update first."); return null; }
+  return { command_type: "context_update", payload: { text } };
+});
+manual("manual-curveball", (f) => {
+  const label = f.label.value.trim();
+  const curveball = f.curveball.value.trim();
+  if (!label || !curveball) { toast("A curveball needs a label and what happens."); return null; }
+  return { command_type: "curveball_inject", payload: { curveball, label } };
+});
+manual("manual-end-call", (f) => ({
+  command_type: "end_call", payload: { reason: f.reason.value.trim() || "ended by the interviewer" },
+}));
+
+// Ending the interview: REST `POST /api/sessions/{id}/end`, after a confirmation.
+const dialog = $("confirm");
+$("end-interview").addEventListener("click", () => dialog.showModal());
+$("confirm-cancel").addEventListener("click", () => dialog.close());
+$("confirm-ok").addEventListener("click", async () => {
+  dialog.close();
+  $("end-interview").disabled = true;
+  try {
+    const out = await api(`/api/sessions/${encodeURIComponent(state.sessionId)}/end`, { method: "POST" });
+    end("session ended", out.status);
+  } catch (err) {
+    $("end-interview").disabled = false;
+    toast(`Could not end the interview: ${err.message}`);
+  }
+});
+
+// An ended interview: everything from its report, nothing to steer.
+async function loadReadOnly() {
+  if (state.readOnly) return;
+  state.readOnly = true;
+  updateButtons();
+  try {
+    const r = await api(`/api/sessions/${encodeURIComponent(state.sessionId)}/report`);
+    const s = r.session;
+    state.personaName = (s.persona && s.persona.name) || "Agent";
+    state.rubric = r.rubric.factors;
+    state.session = { scenario: s.scenario, blueprint: s.blueprint, round_number: s.round_number };
+    state.sessionStatus = s.status;
+    $("persona-name").textContent = s.persona ? `${s.persona.name} · ${s.persona.role}` : "Interview panel";
+    $("transcript-title").textContent = "Final transcript";
+    state.history = r.score_history
+      .filter((h) => typeof h.score === "number")
+      .map((h) => ({ analysis_id: h.analysis_id, score: clamp(h.score), band: h.band, at: h.at }));
+    state.alerts = r.alerts;
+    const last = r.score_history.length ? r.score_history[r.score_history.length - 1] : null;
+    setMeter(last ? { score: last.score, band: last.band, factors: last.factors, reasoning: last.reasoning } : null);
+    renderSparkline();
+    renderAlerts();
+    state.suggestions.clear();
+    $("suggestions").replaceChildren();
+    for (const g of r.suggestions) {
+      addSuggestion({ ...g, status: g.status, created_at: g.created_at });
+    }
+    renderSuggestionCount();
+    $("commands").replaceChildren();
+    state.commands.clear();
+    for (const c of r.commands) {
+      addCommand(c);
+      if (c.delivered_at) markDelivered(c.command_id);
+    }
+    state.seenLines.clear();
+    $("transcript").replaceChildren();
+    for (const m of r.transcript) addLine(m);
+    setMessageCount(r.message_count, true);
+    end("session ended", s.status);
+    document.body.dataset.readOnly = "true";
+  } catch (err) {
+    end(err.status ? `could not load the report: ${err.message}` : "gateway unreachable");
+  }
+}
+
+setInterval(() => { for (const entry of state.suggestions.values()) renderCardMeta(entry); }, 30000);
 setMeter(null);
 renderSparkline();
 updateButtons();
-if (!state.token) end("no token in the page address (?token=…)");
+if (ENDED.has(state.sessionStatus)) loadReadOnly();
 else connect();

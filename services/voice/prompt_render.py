@@ -23,6 +23,7 @@ __all__ = [
     "UnknownPlaceholderError",
     "difficulty_instructions",
     "render",
+    "template_problems",
     "unknown_placeholders",
 ]
 
@@ -79,6 +80,35 @@ def unknown_placeholders(template: str) -> list[str]:
         if name not in PLACEHOLDERS:
             seen.setdefault(name, None)
     return list(seen)
+
+
+# A name rendering knows the root of: a brace around it missing or padded is a typo, never JSON.
+_KNOWN = r"(?:persona|scenario)\.[A-Za-z_][A-Za-z0-9_]*|difficulty_instructions"
+_SPACED = re.compile(r"\{[ \t]*(" + _KNOWN + r")[ \t]*\}")
+_UNCLOSED = re.compile(r"\{[ \t]*(" + _KNOWN + r")(?![A-Za-z0-9_]|[ \t]*\})")
+_UNOPENED = re.compile(r"(?<![A-Za-z0-9_.])(" + _KNOWN + r")[ \t]*\}")
+
+
+def template_problems(template: str) -> list[str]:
+    """Everything wrong with a template, as sentences for a person, in a stable order.
+
+    Unknown placeholders, and braces around a known name that are padded (`{ persona.name }`),
+    unclosed (`{persona.name`) or unopened (`persona.name}`). The same rules run in the admin
+    page as the author types (`handlers/static/template_rules.js`)."""
+    problems: list[str] = []
+    unknown = unknown_placeholders(template)
+    if unknown:
+        problems.append("unknown placeholder(s): " + ", ".join("{" + n + "}" for n in unknown))
+    for match in _SPACED.finditer(template):
+        if match.group(0) != "{" + match.group(1) + "}":
+            name = match.group(1)
+            problems.append(f"remove the spaces inside {match.group(0)}: write {{{name}}}")
+    for match in _UNCLOSED.finditer(template):
+        problems.append(f"{match.group(0).strip()} is missing its closing }}")
+    for match in _UNOPENED.finditer(template):
+        if not template[: match.start()].rstrip(" \t").endswith("{"):
+            problems.append(f"{match.group(0)} is missing its opening {{")
+    return problems
 
 
 def difficulty_instructions(difficulty: int) -> str:

@@ -31,6 +31,7 @@ class Candidate:
         self.ws = ws
         self.commands: list[dict[str, Any]] = []
         self.command_arrived = asyncio.Event()
+        self.ended = asyncio.Event()  # the gateway sent `session_ended`
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader = asyncio.create_task(self._read())
 
@@ -51,6 +52,8 @@ class Candidate:
                 future = self._acks.pop(frame["seq"], None)
                 if future is not None and not future.done():
                     future.set_result(frame)
+            elif frame["type"] == "session_ended":
+                self.ended.set()
             elif frame["type"] == "command":
                 self.commands.append(frame)
                 self.command_arrived.set()

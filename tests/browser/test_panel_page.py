@@ -43,12 +43,12 @@ async def test_interviewer_gets_the_page_with_a_strict_policy(
     # No inline script or style: the CSP would block it anyway.
     assert not re.search(r"<script(?![^>]*\ssrc=)", html) and "<style" not in html
 
-    for asset in re.findall(r'(?:href|src)="(/panel-assets/[^"]+)"', html):
+    for asset in re.findall(r'(?:href|src)="(/assets/[^"]+)"', html):
         got = await client.get(asset)
         assert got.status == 200
         assert "immutable" in got.headers["Cache-Control"]
         assert got.content_type in ("text/javascript", "text/css")
-    assert (await client.get("/panel-assets/panel.js")).status == 404
+    assert (await client.get("/assets/panel.js")).status == 404
 
     admin = await client.get(f"/panel/{sid}", params={"token": token(Role.ADMIN)})
     assert admin.status == 200

@@ -155,8 +155,12 @@ async def test_session_scoping(
     resp = await client.post("/api/sessions", json={"persona_id": SARAH, "scenario_id": LOGISTICS},
                              headers=bearer(a["candidate_token"]))
     assert resp.status == 403
-    # an interviewer may create a session
-    await make_session(client, bearer(a["interviewer_token"]))
+    # an interviewer token tied to one session may not create others; an account-level one may
+    resp = await client.post("/api/sessions", json={"persona_id": SARAH, "scenario_id": LOGISTICS},
+                             headers=bearer(a["interviewer_token"]))
+    assert resp.status == 403
+    assert "cannot create" in (await resp.json())["error"]["message"]
+    await make_session(client, bearer(token(Role.INTERVIEWER)))
 
 
 @pytest.mark.parametrize("sid", [str(uuid.uuid4()), "bad-id"])

@@ -19,10 +19,23 @@ def test_round_trip_keeps_role_and_session() -> None:
     assert claims.session_id == sid
 
 
-def test_admin_needs_no_session_but_others_do() -> None:
-    assert verify_token(SECRET, issue_token(SECRET, "admin")).session_id is None
+def test_admin_and_account_interviewer_need_no_session_but_candidates_do() -> None:
+    admin = verify_token(SECRET, issue_token(SECRET, "admin"))
+    assert admin.session_id is None and admin.account_level
+    account = verify_token(SECRET, issue_token(SECRET, "interviewer"))
+    assert account.session_id is None and account.account_level
+    scoped = verify_token(SECRET, issue_token(SECRET, "interviewer", session_id=uuid.uuid4()))
+    assert not scoped.account_level
     with pytest.raises(ValueError):
-        issue_token(SECRET, "interviewer")
+        issue_token(SECRET, "candidate")
+
+
+def test_account_interviewer_reaches_every_session_but_not_candidate_routes() -> None:
+    account = verify_token(SECRET, issue_token(SECRET, Role.INTERVIEWER))
+    sid = uuid.uuid4()
+    assert authorize(account, {Role.INTERVIEWER}, sid) is account
+    with pytest.raises(ForbiddenError):
+        authorize(account, {Role.CANDIDATE}, sid)
 
 
 def test_expired_token_is_refused_with_its_own_code() -> None:

@@ -287,20 +287,26 @@ async def test_report_and_transcript(
     report = await resp.json()
     assert report["session"]["status"] == "completed"
     assert report["session"]["candidate_name"] == "Kim Lee"
-    assert report["final_score"] == report["latest_score"] == 71
+    # The end ran the call's final analysis over the two new messages: it is the final score.
+    assert report["final_score"] == report["latest_score"] == report["score_history"][-1]["score"]
+    assert len(report["score_history"]) == 2
     assert [m["speaker"] for m in report["transcript"]] == ["Sarah Chen", "Candidate"]
     assert report["message_count"] == 2
     talk = report["talk"]
     assert talk["candidate_words"] == 9 and talk["persona_words"] == 5
     assert talk["candidate_share"] == round(9 / 14, 4)
     statuses = {s["text"]: s["status"] for s in report["suggestions"]}
-    assert statuses == {
+    seeded = {
         "Your CFO asked for quotes": "applied",
         "Mention a freeze": "dismissed",
         "Ask about success in 90 days": "asked",
         "Ask who else decides": "open",
     }
-    assert report["suggestion_counts"] == {"applied": 1, "dismissed": 1, "asked": 1, "open": 1}
+    assert {text: statuses[text] for text in seeded} == seeded
+    counts = report["suggestion_counts"]
+    assert (counts["applied"], counts["dismissed"], counts["asked"]) == (1, 1, 1)
+    # the final analysis's own suggestions are open too
+    assert counts["open"] == sum(1 for s in report["suggestions"] if s["status"] == "open") >= 1
     commands = {c["command_type"]: c for c in report["commands"]}
     assert commands["curveball_inject"]["source"] == "ai_suggested"
     assert commands["curveball_inject"]["delivery_s"] >= 0

@@ -236,7 +236,7 @@ function apply(event) {
       setMeter({ ...event.say_meter, final: event.final === true });
       renderSparkline();
       for (const s of [...(event.suggestions || [])].reverse()) {
-        addSuggestion({ ...s, status: "open", analysis_id: event.analysis_id, created_at: event.at });
+        addSuggestion({ ...s, status: "open", analysis_id: event.analysis_id, created_at: s.at || event.at });
       }
       setMessageCount(event.message_count);
       break;
@@ -449,7 +449,7 @@ function addSuggestion(s) {
   const short = clip(s.text, 80);
   const source = state.history.find((h) => h.analysis_id && h.analysis_id === s.analysis_id);
   const entry = {
-    data: { ...s, status: s.status || "open", created_at: s.created_at || (source && source.at) || null },
+    data: { ...s, status: s.status || "open", created_at: s.created_at || s.at || (source && source.at) || null },
     el: card, pending: false, source,
   };
   if (APPLICABLE.has(s.type)) {

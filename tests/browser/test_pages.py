@@ -302,10 +302,10 @@ async def test_sessions_list_filters_and_pages(
 
 INSERT_RUNS = """
 INSERT INTO voice_analysis (session_id, analysis_type, meter_score, meter_factors, reasoning,
-                            run_id, triggered_at, analyzer)
+                            run_id, triggered_at, analyzer, message_count)
 SELECT $1::uuid, 'say_meter', s.score, jsonb_build_object('rapport', s.score + 5,
        'discovery', s.score - 10), 'Reasoning ' || s.score, gen_random_uuid(),
-       now() - (interval '1 minute' * (5 - s.n)), 'offline'
+       now() - (interval '1 minute' * (5 - s.n)), 'offline', 3
 FROM (VALUES (1, 62), (2, 74), (3, 83), (4, 58), (5, 81)) AS s(n, score)
 """
 INSERT_SUGGESTIONS = """

@@ -61,12 +61,13 @@ async def test_cards_show_what_they_respond_to_and_expired_ones_go(
     assert await page.text_content(f"{selector} .suggestion-responds") == (
         "Responds to: “It's tight this year”"
     )
-    assert await page.text_content(f"{selector} .suggestion-source") == (
-        f"analysis {first['analysis_id'][:8]} · 3 min ago"
-    )
+    meta = await page.text_content(f"{selector} .suggestion-meta") or ""
+    assert meta.startswith("suggested 3 min ago") and "analysis (score" in meta, meta
     other = f'[data-suggestion-id="{timing["suggestion_id"]}"]'
     assert await page.query_selector(f"{other} .suggestion-responds") is None
-    assert (await page.text_content(f"{other} .suggestion-source") or "").endswith("just now")
+    assert (await page.text_content(f"{other} .suggestion-meta") or "").startswith(
+        "suggested just now"
+    )
     assert await page.text_content("#meter-band") == "yellow"
 
     # The conversation made the budget hint moot: its card goes, the count follows.

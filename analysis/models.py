@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from analysis.rubrics import Rubric
 
 __all__ = [
+    "MAX_INTENT_CHARS",
     "MAX_LABEL_CHARS",
     "MAX_REASONING_CHARS",
+    "MAX_RESPONDS_TO_CHARS",
     "MAX_SUGGESTIONS",
     "MAX_SUGGESTION_CHARS",
     "AnalysisResult",
@@ -41,6 +43,8 @@ MAX_REASONING_CHARS = 2000
 MAX_SUGGESTION_CHARS = 1000
 MAX_LABEL_CHARS = 80
 MAX_SUGGESTIONS = 12
+MAX_RESPONDS_TO_CHARS = 200
+MAX_INTENT_CHARS = 80
 
 Score = Annotated[int, Field(ge=0, le=100)]
 
@@ -95,6 +99,11 @@ class Suggestion(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_SUGGESTION_CHARS)
     priority: Priority
     label: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
+    # What in the call this answers (a short quote or the concern), and a stable key of
+    # kind + concern so a session can deduplicate by intent rather than by wording.
+    # Optional: the OpenAI schema does not ask for them (yet).
+    responds_to: str | None = Field(default=None, max_length=MAX_RESPONDS_TO_CHARS)
+    intent: str | None = Field(default=None, max_length=MAX_INTENT_CHARS)
 
 
 class AnalysisResult(BaseModel):

@@ -156,6 +156,28 @@ class Embedder:
         unit: Vector = (pooled / max(norm, 1e-12)).astype(np.float32)
         return unit
 
+    def embed_fixed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed a fixed list (prototypes) in one padded run: fast at load, and the same list
+        always gives the same vectors. Not cached; never used for transcript text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encoded = [self._tokenizer.encode(t) for t in texts]
+        width = max(len(e) for e in encoded)
+        ids = np.zeros((len(encoded), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e)] = e
+            mask[row, : len(e)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if self._token_types:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        unit: npt.NDArray[np.float32] = (pooled / norms).astype(np.float32)
+        return unit
+
     def embed(self, text: str) -> Vector:
         """The unit vector of ``text`` (whitespace-normalised), from the cache when seen."""
         key = " ".join(text.split())

@@ -261,7 +261,7 @@ def _embed_side(
             examples = [str(e) for e in spec["examples"]]
             if not examples:
                 raise ValueError(f"behaviour {name!r} has no examples")
-            vectors = embedder.embed_many(examples)
+            vectors = embedder.embed_fixed(examples)
             behaviours.append(
                 Behaviour(name, str(spec["label"]), vectors, float(spec.get("target", 2.0)))
             )

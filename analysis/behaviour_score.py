@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.perception import Blueprint, Perceived
+from analysis.perception import HARMFUL, Blueprint, Perceived
 from analysis.rubrics import Rubric
 
 __all__ = ["Concern", "Evaluation", "NextStep", "evaluate"]
 
 CONFIDENT_TURNS = 4
+# Behaviours that do not answer a concern by themselves.
+_NOT_AN_ANSWER = frozenset({"empathy", "reflect", "next_step", "neutral"})
 _NEUTRAL_CONCERNS = 0.55  # no concern raised yet: neither good nor bad
 _NO_NEXT_STEP = 0.2
 _MAX_PENALTY = 45.0
@@ -101,8 +103,17 @@ def _handled(concern: Perceived, reply: Perceived, after: Perceived | None) -> f
     explored = 1.0 if any(k == "open" for k in reply.questions) else 0.0
     if "closed" in reply.questions or "offer" in reply.questions:
         explored = max(explored, 0.5)
-    substance = _ramp(_cos(concern, reply), 0.3, 0.55)
-    base = min(1.0, 0.4 * acknowledged + 0.3 * explored + 0.45 * substance)
+    # Answering the substance: close in meaning to the concern, or a concrete, relevant move
+    # of the track (value tied to their situation, a specific control, a phased plan...).
+    substance = _ramp(_cos(concern, reply), 0.2, 0.45)
+    concrete = max(
+        (v for k, v in reply.strengths.items() if k not in HARMFUL and k not in _NOT_AN_ANSWER),
+        default=0.0,
+    )
+    substance = max(substance, 0.8 * concrete)
+    if _strength(concern, "disengages") >= 0.5 and _strength(concern, "concern") < 0.5:
+        substance = 0.0  # someone leaving is not answered by more content
+    base = min(1.0, 0.35 * acknowledged + 0.25 * explored + 0.5 * substance)
     bad = max(
         _strength(reply, "dismiss"),
         _strength(reply, "argue"),
@@ -161,6 +172,8 @@ def _next_steps(messages: Sequence[Perceived]) -> tuple[list[NextStep], int]:
             continue
         yes = _strength(answer, "accepts") + 0.3 * _strength(answer, "positive")
         no = max(_strength(answer, "refuses"), _strength(answer, "disengages"))
+        if answer.dated and no < 0.4:
+            yes = max(yes, 0.7)  # naming a time without a "no" is taking the step
         outcome = "accepted" if yes >= 0.45 and yes >= no else "refused" if no >= 0.4 else "unclear"
         refused_last = outcome == "refused"
         steps.append(NextStep(m.index, answer.index, outcome, m.dated or answer.dated))
@@ -229,6 +242,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
                 answered.append(_ramp(_cos(m, reply), 0.2, 0.45))
     components: dict[str, float] = {
         "answers": sum(answered) / len(answered) if answered else 0.5,
+        "specific": min(1.0, sum(m.specific for m in candidate) / max(2.0, 0.4 * turns)),
         "listening": _talk_fit(share, blueprint.talk_share)
         * (1 - 0.5 * _ramp(longest, mono, 2 * mono)),
         "concise": 1.0 - _ramp(longest, 0.7 * mono, 1.6 * mono),

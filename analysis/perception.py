@@ -40,6 +40,8 @@ __all__ = [
 
 # Cosine (mean of the two nearest examples) where a behaviour starts to count / fully counts.
 _LOW, _HIGH = 0.25, 0.47
+# Behaviours that cost points need clearer evidence (a penalty on a near miss is unfair).
+_HARM_LOW, _HARM_HIGH = 0.36, 0.58
 # A behaviour this far below the best match of the sentence is not what it does.
 _MARGIN = 0.07
 
@@ -58,7 +60,8 @@ _YES = re.compile(
     r"\b(?:sounds good|sounds great|sounds like a plan|works for me|that works|"
     r"(?:\w+day|that|it|this) (?:at \w+ )?works|let's do (?:it|that)|happy to|i'm in|count me in|"
     r"pencil it in|book it|send (?:me )?the invite|i'll be there|see you (?:then|on)|"
-    r"talk to you (?:then|on|\w+day)|looking forward|fine by me|i can make|i like that)\b"
+    r"talk to you (?:then|on|\w+day)|looking forward|fine by me|i can make|i like that|"
+    r"(?:'s|is|sounds|that's|that is) (?:fine|ok|okay)|come by|see you)\b"
     r"|\bworks(?: for (?:me|us|both of us))?[.!]?$"
 )
 _NO = re.compile(
@@ -78,6 +81,10 @@ _WARM = re.compile(
     r"\b(?:good question|great question|good point|fair point|that's helpful|that helps|"
     r"really helpful|thank you|thanks|appreciate|i like|makes sense|exactly|that's right|"
     r"fair summary|better conversation|well put|interesting)\b"
+)
+_YES_BUT = re.compile(
+    r"^(?:totally|sure|understood|i understand|i hear you|i get (?:it|that)|right|yes|yeah|"
+    r"absolutely|of course|fair enough|i know|i see|got it|okay|ok|true)[,.!]? (?:\w+ )?but\b"
 )
 _SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+|$)")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -178,6 +185,7 @@ class Behaviour:
     label: str
     vectors: npt.NDArray[np.float32]
     target: float = 2.0
+    question: bool = False  # only a question (or "tell me...") does this
 
 
 # Behaviours that cost points must be the sentence's best match, not a near miss.
@@ -201,10 +209,16 @@ class Prototypes:
 
     behaviours: tuple[Behaviour, ...]
 
+    @property
+    def question_only(self) -> frozenset[str]:
+        return frozenset(b.name for b in self.behaviours if b.question)
+
     def labels(self) -> dict[str, str]:
         return {b.name: b.label for b in self.behaviours}
 
-    def strengths(self, vector: npt.NDArray[np.float32], words: int = 8) -> dict[str, float]:
+    def strengths(
+        self, vector: npt.NDArray[np.float32], words: int = 8, question: bool = True
+    ) -> dict[str, float]:
         sims: dict[str, float] = {}
         for b in self.behaviours:
             scores = b.vectors @ vector
@@ -215,13 +229,16 @@ class Prototypes:
         for name, sim in sims.items():
             if name == "neutral":
                 continue
-            strength = min(1.0, max(0.0, (sim - _LOW) / (_HIGH - _LOW)))
+            low, high = (_HARM_LOW, _HARM_HIGH) if name in HARMFUL else (_LOW, _HIGH)
+            strength = min(1.0, max(0.0, (sim - low) / (high - low)))
             if name in HARMFUL and sim < best:
                 strength *= 0.3
             elif sim < best - _MARGIN:
                 strength *= 0.25
             elif sim < best:
                 strength *= 1.0 - 0.5 * (best - sim) / _MARGIN
+            if not question and name in self.question_only:
+                strength *= 0.3  # "customers say it pays for itself" probes nothing
             out[name] = strength * min(1.0, (words + 1) / 5)  # "I see." says little
         return out
 
@@ -263,7 +280,13 @@ def _embed_side(
                 raise ValueError(f"behaviour {name!r} has no examples")
             vectors = embedder.embed_fixed(examples)
             behaviours.append(
-                Behaviour(name, str(spec["label"]), vectors, float(spec.get("target", 2.0)))
+                Behaviour(
+                    name,
+                    str(spec["label"]),
+                    vectors,
+                    float(spec.get("target", 2.0)),
+                    spec.get("form") == "question",
+                )
             )
             labels[name] = str(spec["label"])
     return Prototypes(tuple(behaviours)), labels
@@ -300,6 +323,7 @@ class Perceived:
     strengths: dict[str, float]
     questions: list[str] = field(default_factory=list)  # the kind of each question
     dated: bool = False
+    specific: float = 0.0  # 0-1: numbers, reasons ("because", "so that"), enough words
 
     @property
     def vector(self) -> npt.NDArray[np.float32]:
@@ -311,6 +335,30 @@ class Perceived:
             np.float32
         )
         return unit
+
+
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|percent|half|double|twice)\b"
+)
+_REASON = re.compile(
+    r"\b(?:because|since|so that|so we|so it|which means|that means|otherwise|instead of|"
+    r"unless|trade-?off|in exchange|rather than|if (?:it|the|we|they|that))\b"
+)
+_TERM = re.compile(r"\b[A-Z]{2,}\b|\b\w+[_./-]\w+\b|\"[^\"]{2,30}\"")
+
+
+def _specificity(text: str) -> float:
+    """How concrete a turn is, from its form: numbers, reasons given, named terms, length."""
+    normal = _normalise(text)
+    words = len(_WORD.findall(normal))
+    cues = (
+        (_NUMBER.search(normal) is not None)
+        + (_REASON.search(normal) is not None)
+        + (_TERM.search(text) is not None)
+        + (words >= 25)
+    )
+    return min(1.0, cues / 3) if words >= 8 else 0.0
 
 
 def _polarity(found: dict[str, float], sentence: str) -> None:
@@ -348,10 +396,18 @@ def perceive(
         strengths: dict[str, float] = {}
         for sentence, v in zip(parts, vectors, strict=True):
             normal = _normalise(sentence)
-            found = protos.strengths(v, len(_WORD.findall(_normalise(for_model(sentence)))))
+            found = protos.strengths(
+                v,
+                len(_WORD.findall(_normalise(for_model(sentence)))),
+                question_kind(sentence) is not None,
+            )
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0
+            if line.role == "user" and _YES_BUT.match(_strip_fillers(sentence)):
+                # "Totally, but..." acknowledges in order to rebut.
+                found["empathy"] = found["reflect"] = 0.0
+                found["argue"] = max(found.get("argue", 0.0), 0.5)
             if line.role == "assistant":
                 _polarity(found, normal)
             for name, value in found.items():
@@ -368,6 +424,7 @@ def perceive(
                 strengths=strengths,
                 questions=kinds if line.role == "user" else [],
                 dated=DATE.search(_normalise(line.text)) is not None,
+                specific=_specificity(line.text),
             )
         )
     return out

@@ -66,6 +66,7 @@ class NextStep:
     answer: int | None
     outcome: str  # accepted, refused, unclear, pending
     dated: bool
+    weight: float = 1.0  # how clearly the message proposed a step (0-1)
 
 
 @dataclass(slots=True)
@@ -145,9 +146,11 @@ def _concerns(messages: Sequence[Perceived]) -> list[Concern]:
     return out
 
 
-def _is_proposal(m: Perceived) -> bool:
+def _proposal(m: Perceived) -> float:
+    """How clearly ``m`` proposes a next step, 0-1 (soft, so a borderline wording moves the
+    score a little rather than flipping closing credit on or off)."""
     step = _strength(m, "next_step") + 0.5 * _strength(m, "ownership")
-    return step >= 0.55 or (m.dated and step >= 0.3)
+    return _ramp(step + (0.25 if m.dated else 0.0), 0.35, 0.75)
 
 
 def _next_steps(messages: Sequence[Perceived]) -> tuple[list[NextStep], int]:
@@ -160,23 +163,24 @@ def _next_steps(messages: Sequence[Perceived]) -> tuple[list[NextStep], int]:
             if m.dated and _strength(m, "accepts") >= 0.6 and not steps:
                 steps.append(NextStep(m.index, m.index, "accepted", True))
             continue
-        if not _is_proposal(m):
+        weight = _proposal(m)
+        if weight < 0.1:
             if _strength(m, "pressure") >= 0.5 and refused_last:
                 pushed += 1
             continue
-        if refused_last:
+        if refused_last and weight >= 0.5:
             pushed += 1
         answer = _next(messages, m.index, "assistant")
         if answer is None:
-            steps.append(NextStep(m.index, None, "pending", m.dated))
+            steps.append(NextStep(m.index, None, "pending", m.dated, weight))
             continue
         yes = _strength(answer, "accepts") + 0.3 * _strength(answer, "positive")
         no = max(_strength(answer, "refuses"), _strength(answer, "disengages"))
         if answer.dated and no < 0.4:
             yes = max(yes, 0.7)  # naming a time without a "no" is taking the step
         outcome = "accepted" if yes >= 0.45 and yes >= no else "refused" if no >= 0.4 else "unclear"
-        refused_last = outcome == "refused"
-        steps.append(NextStep(m.index, answer.index, outcome, m.dated or answer.dated))
+        refused_last = outcome == "refused" and weight >= 0.5
+        steps.append(NextStep(m.index, answer.index, outcome, m.dated or answer.dated, weight))
     return steps, pushed
 
 
@@ -185,23 +189,26 @@ def _next_step_credit(steps: Sequence[NextStep]) -> float:
     best = _NO_NEXT_STEP
     for s in steps:
         value = credit[s.outcome] + (0.2 if s.dated and s.outcome == "accepted" else 0.0)
-        best = max(best, value)
-    if steps and steps[-1].outcome == "refused":
+        best = max(best, _NO_NEXT_STEP + s.weight * (value - _NO_NEXT_STEP))
+    if steps and steps[-1].outcome == "refused" and steps[-1].weight >= 0.5:
         best = min(best, 0.15)  # the call ended on a "no"
     return best
 
 
-def _mood(messages: Sequence[Perceived], persona: Sequence[Perceived]) -> float:
+def _mood(messages: Sequence[Perceived], persona: Sequence[Perceived], answers: set[int]) -> float:
+    """The persona's reactions, later ones weighing more. A "no" counts as declining only when
+    it answers a proposal ("we can't add a datastore" is a constraint, not a rebuff)."""
     if not persona:
         return 0.5
     good = bad = 0.0
     n = len(messages)
     for m in persona:
         weight = 0.6 + 0.8 * (m.index + 1) / n  # how the call ends matters more
+        declined = _strength(m, "refuses") if m.index in answers else 0.0
         good += weight * max(_strength(m, "positive"), _strength(m, "accepts"))
         bad += weight * max(
             _strength(m, "disengages"),
-            0.8 * _strength(m, "refuses"),
+            0.8 * declined,
             0.35 * _strength(m, "concern"),
         )
     return _ramp((good + 0.5) / (good + bad + 1.0), 0.2, 0.8)
@@ -251,12 +258,15 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
             sum(c.handled for c in concerns) / len(concerns) if concerns else _NEUTRAL_CONCERNS
         ),
         "next_step": _next_step_credit(steps),
-        "mood": _mood(messages, persona),
+        "mood": _mood(
+            messages, persona, {s.answer for s in steps if s.answer is not None and s.weight >= 0.3}
+        ),
     }
     behaviour_totals: dict[str, float] = {}
     targets = {b.name: b.target for b in blueprint.candidate.behaviours}
     for name in targets:
-        behaviour_totals[name] = sum(_strength(m, name) for m in candidate)
+        # Weak hints do not add up to a behaviour: only clear evidence counts.
+        behaviour_totals[name] = sum(_ramp(_strength(m, name), 0.15, 0.6) for m in candidate)
     components["empathy"] = min(
         1.0, (behaviour_totals.get("empathy", 0) + behaviour_totals.get("reflect", 0)) / 2.0
     )
@@ -306,7 +316,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
 # The recipes' raw 0-100 is compressed (few windows show every good behaviour, or none);
 # this monotonic curve spreads it onto the meter's bands (red < 50 <= yellow < 80 <= green).
 # It never changes the order of two calls; its knots were set once on the development set.
-_CURVE = ((0.0, 0.0), (25.0, 18.0), (40.0, 55.0), (55.0, 85.0), (75.0, 96.0), (100.0, 100.0))
+_CURVE = ((0.0, 0.0), (30.0, 22.0), (40.0, 55.0), (52.0, 85.0), (75.0, 97.0), (100.0, 100.0))
 
 
 def _calibrate(raw: float) -> float:

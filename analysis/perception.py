@@ -65,7 +65,8 @@ _YES = re.compile(
     r"|\bworks(?: for (?:me|us|both of us))?[.!]?$"
 )
 _NO = re.compile(
-    r"^(?:no|nope|not (?:now|yet|this|really|today|interested|ready)|i don't think so|"
+    r"^(?:no|nope)(?:[,.!]|$)|"
+    r"^(?:no,? thanks|not (?:now|yet|this|really|today|interested|ready)|i don't think so|"
     r"i'd rather not|i would rather not|let's not|don't|i can't|we can't|i won't|we won't|"
     r"no thanks|pass)\b|"
     r"\b(?:not interested|no thanks|(?:we'll|i'll|we will|i will) reach out|not going to happen|"
@@ -74,7 +75,7 @@ _NO = re.compile(
 )
 _LEAVING = re.compile(
     r"\b(?:i have to go|i've got to go|i need to (?:go|run|jump|drop)|got to run|goodbye|"
-    r"we're done|we are done|wasting my time|not listening|let me finish|can i finish|"
+    r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|can i finish|"
     r"i already (?:said|told)|i told you|stop (?:pushing|selling))\b"
 )
 _WARM = re.compile(
@@ -107,7 +108,7 @@ _OPEN_AFTER_MODAL = re.compile(
     r"help|give me a sense|say more|expand)"
 )
 _OFFER = re.compile(
-    r"^(?:what if (?:i|we)|how about|why don't (?:i|we)|shall (?:i|we)|should (?:i|we)|"
+    r"^(?:what if (?:i|we)|how about|why (?:don't|do not) (?:i|we)|why do not (?:i|we)|shall (?:i|we)|should (?:i|we)|"
     r"would you like|do you want (?:me|us)|can (?:i|we)|could (?:i|we)|may (?:i|we)|"
     r"let me|let's|would it (?:help|work|make sense)|does .{0,30}work for you)"
 )

@@ -75,7 +75,8 @@ _NO = re.compile(
 )
 _LEAVING = re.compile(
     r"\b(?:i have to go|i've got to go|i need to (?:go|run|jump|drop)|got to run|goodbye|"
-    r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|can i finish|"
+    r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|"
+    r"can i finish|"
     r"i already (?:said|told)|i told you|stop (?:pushing|selling))\b"
 )
 _WARM = re.compile(
@@ -108,7 +109,8 @@ _OPEN_AFTER_MODAL = re.compile(
     r"help|give me a sense|say more|expand)"
 )
 _OFFER = re.compile(
-    r"^(?:what if (?:i|we)|how about|why (?:don't|do not) (?:i|we)|why do not (?:i|we)|shall (?:i|we)|should (?:i|we)|"
+    r"^(?:what if (?:i|we)|how about|why (?:don't|do not) (?:i|we)|why do not (?:i|we)|"
+    r"shall (?:i|we)|should (?:i|we)|"
     r"would you like|do you want (?:me|us)|can (?:i|we)|could (?:i|we)|may (?:i|we)|"
     r"let me|let's|would it (?:help|work|make sense)|does .{0,30}work for you)"
 )

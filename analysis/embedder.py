@@ -157,10 +157,26 @@ class Embedder:
         return unit
 
     def embed_fixed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Embed a fixed list (prototypes) in one padded run: fast at load, and the same list
-        always gives the same vectors. Not cached; never used for transcript text."""
+        """Embed a fixed list (prototypes) in one padded run, kept on disk per model and list
+        (``ANALYSIS_CACHE_DIR``, default ``~/.cache/interview-gateway``) so a worker's later
+        starts skip it. Never used for transcript text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        path = _fixed_cache_path(self.files.model_sha256, texts)
+        if path is not None:
+            try:
+                cached = np.load(path, allow_pickle=False)
+                if cached.shape == (len(texts), self.dimension) and cached.dtype == np.float32:
+                    loaded: npt.NDArray[np.float32] = cached
+                    return loaded
+            except (OSError, ValueError):
+                pass  # absent or unreadable: compute it
+        vectors = self._embed_padded(texts)
+        if path is not None:
+            _store(path, vectors)
+        return vectors
+
+    def _embed_padded(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         encoded = [self._tokenizer.encode(t) for t in texts]
         width = max(len(e) for e in encoded)
         ids = np.zeros((len(encoded), width), dtype=np.int64)
@@ -199,6 +215,31 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self.embed(t) for t in texts]).astype(np.float32, copy=False)
+
+
+CACHE_DIR_ENV = "ANALYSIS_CACHE_DIR"
+
+
+def _fixed_cache_path(model_sha256: str, texts: Sequence[str]) -> Path | None:
+    root = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if root.lower() in ("off", "none", "0"):
+        return None
+    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if not root:
+        base = base / "interview-gateway"
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:32]
+    return base / "prototypes" / model_sha256[:16] / f"{digest}.npy"
+
+
+def _store(path: Path, vectors: npt.NDArray[np.float32]) -> None:
+    """Write atomically (workers may start together); a read-only home just skips caching."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("prototype cache not written (%s): %s", path, exc)
 
 
 def load_embedder(files: ModelFiles | None = None) -> Embedder:

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from analysis import semantic
 from analysis.coaching import suggest
 from analysis.features import CallFeatures, extract_features
 from analysis.models import MAX_REASONING_CHARS, AnalysisResult, SayMeter, TranscriptLine
 from analysis.rubrics import Rubric, rubric_for
-from analysis.semantic import analyze_semantic
 from analysis.signals import CONFIDENT_TURNS, factor_scores, signals
 
 __all__ = ["analyze_lexicon", "analyze_lines", "analyze_offline", "init_worker"]
@@ -84,12 +82,18 @@ def analyze_offline(
 
     Both are English only; the semantic one says so in its reasoning for another language.
     """
+    # Imported here: numpy and the model stay out of processes that never analyze offline
+    # (the gateway itself imports this module for the pool's entry point).
+    from analysis.semantic import analyze_semantic
+
     result = analyze_semantic(window, rubric, language)
     return result if result is not None else analyze_lexicon(window, rubric, language)
 
 
 def init_worker() -> None:
     """Process-pool initializer: load the semantic model once, before the first window."""
+    from analysis import semantic
+
     semantic.init_worker()
 
 

@@ -297,3 +297,39 @@ def test_hr_never_gets_an_engineering_curveball() -> None:
     for word in ("production", "dependency", "outage", "traffic", "latency", "prompt"):
         assert word not in texts
     assert result.say_meter.score >= 70
+
+
+def test_prototype_vectors_are_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path))
+    engine = semantic.engine()
+    assert engine is not None
+    texts = ["A prototype sentence for the cache test.", "And a second, longer one here."]
+    first = engine.embedder.embed_fixed(texts)
+    files = list(tmp_path.rglob("*.npy"))
+    assert len(files) == 1
+    again = engine.embedder.embed_fixed(texts)
+    assert (again == first).all()
+    files[0].write_bytes(b"not an array")  # a damaged cache file is recomputed, not trusted
+    assert (engine.embedder.embed_fixed(texts) == first).all()
+    # The padded batch gives the same vectors as one text per run (mean over real tokens).
+    single = engine.embedder.embed(texts[0])
+    assert float(single @ first[0]) > 0.9999
+
+
+def test_worker_initializer_loads_the_model_in_a_process_pool() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from analysis.offline import analyze_lines, init_worker
+
+    ctx = multiprocessing.get_context("spawn")
+    pairs = [("assistant", "We lose two days a month."), ("user", "What does that cost you?")]
+    weights = {f.name: f.weight for f in SALES.factors}
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker) as pool:
+        state = pool.submit(semantic.status).result(timeout=120)
+        result = pool.submit(analyze_lines, pairs, "sales", weights).result(timeout=120)
+    assert state.ok
+    window = [TranscriptLine(role=r, text=t) for r, t in pairs]  # type: ignore[arg-type]
+    assert result == analyze_offline(window, SALES)

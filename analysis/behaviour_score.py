@@ -88,6 +88,10 @@ def _strength(m: Perceived, name: str) -> float:
     return m.strengths.get(name, 0.0)
 
 
+def _harm(m: Perceived) -> float:
+    return max((_strength(m, name) for name in HARMFUL), default=0.0)
+
+
 def _next(messages: Sequence[Perceived], start: int, role: str) -> Perceived | None:
     for m in messages[start + 1 :]:
         if m.role == role:
@@ -246,7 +250,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
         if m.text.rstrip().endswith("?"):
             reply = _next(messages, m.index, "user")
             if reply is not None:
-                answered.append(_ramp(_cos(m, reply), 0.2, 0.45))
+                answered.append(_ramp(_cos(m, reply), 0.15, 0.5))
     components: dict[str, float] = {
         "answers": sum(answered) / len(answered) if answered else 0.5,
         "specific": min(1.0, sum(m.specific for m in candidate) / max(2.0, 0.4 * turns)),
@@ -265,8 +269,13 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
     behaviour_totals: dict[str, float] = {}
     targets = {b.name: b.target for b in blueprint.candidate.behaviours}
     for name in targets:
-        # Weak hints do not add up to a behaviour: only clear evidence counts.
-        behaviour_totals[name] = sum(_ramp(_strength(m, name), 0.15, 0.6) for m in candidate)
+        # Weak hints do not add up to a behaviour: only clear evidence counts; and warm words
+        # wrapped around a brush-off in the same turn are not empathy.
+        behaviour_totals[name] = sum(
+            _ramp(_strength(m, name), 0.15, 0.6)
+            * (1.0 - _harm(m) if name in ("empathy", "reflect") else 1.0)
+            for m in candidate
+        )
     components["empathy"] = min(
         1.0, (behaviour_totals.get("empathy", 0) + behaviour_totals.get("reflect", 0)) / 2.0
     )

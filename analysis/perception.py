@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Cosine (mean of the two nearest examples) where a behaviour starts to count / fully counts.
-_LOW, _HIGH = 0.25, 0.47
+_LOW, _HIGH = 0.22, 0.52
 # Behaviours that cost points need clearer evidence (a penalty on a near miss is unfair).
 _HARM_LOW, _HARM_HIGH = 0.36, 0.58
 # A behaviour this far below the best match of the sentence is not what it does.
@@ -48,7 +48,8 @@ _MARGIN = 0.07
 # Saying a concern needs no thought is dismissal however warm the words around it (the
 # embeddings put "no need to worry" next to "I understand your worry").
 _DISMISSAL = re.compile(
-    r"\b(?:don't|do not|no need to|nothing to|never) (?:\w+ ){0,2}(?:worry|be concerned|be worried)"
+    r"\b(?:don't|do not|no need to|nothing to|never|wouldn't|shouldn't) (?:\w+ ){0,2}"
+    r"(?:worry|be concerned|be worried)"
     r"|not (?:\w+ ){0,3}(?:you need|you have|to) (?:to )?worry|trust me|"
     r"(?:that's|it's|is|that is|it is) not (?:really )?(?:a|an) (?:problem|concern|issue|big deal)"
 )
@@ -86,14 +87,15 @@ _WARM = re.compile(
 )
 _YES_BUT = re.compile(
     r"^(?:totally|sure|understood|i understand|i hear you|i get (?:it|that)|right|yes|yeah|"
-    r"absolutely|of course|fair enough|i know|i see|got it|okay|ok|true)[,.!]? (?:\w+ )?but\b"
+    r"absolutely|of course|fair enough|i know|i see|got it|okay|ok|true)\b[^.?!]{0,12}?\bbut\b"
 )
 _SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+|$)")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _FILLERS = frozenset(
     "um umm uh uhh er erm hmm mm so well okay ok and but now then also right like actually "
     "basically just yeah yes alright anyway honestly look listen great cool sure got it "
-    "perfect thanks thank you".split()
+    "perfect thanks thank you excellent awesome wonderful brilliant fantastic nice alright "
+    "frankly".split()
 )
 _FILLER_PHRASES = re.compile(
     r"^(?:you know|i mean|i guess|let me ask(?: you)?|can i ask(?: you)?|may i ask|"
@@ -140,8 +142,31 @@ DATE = re.compile(
 )
 
 
+# One canonical spelling for contractions, so "I would" and "I'd" read (and embed) the same.
+_CONTRACT = {
+    "do not": "don't", "does not": "doesn't", "did not": "didn't", "cannot": "can't",
+    "can not": "can't", "will not": "won't", "would not": "wouldn't", "should not": "shouldn't",
+    "could not": "couldn't", "is not": "isn't", "are not": "aren't", "was not": "wasn't",
+    "were not": "weren't", "have not": "haven't", "has not": "hasn't", "i am": "i'm",
+    "i would": "i'd", "i will": "i'll", "i have": "i've", "we are": "we're", "we will": "we'll",
+    "we would": "we'd", "we have": "we've", "you are": "you're", "you would": "you'd",
+    "you will": "you'll", "they are": "they're", "they will": "they'll", "it is": "it's",
+    "that is": "that's", "there is": "there's", "what is": "what's", "who is": "who's",
+    "who would": "who'd", "let us": "let's",
+}  # fmt: skip
+_CONTRACTION = re.compile(
+    r"\b(?:" + "|".join(re.escape(k) for k in sorted(_CONTRACT, key=len, reverse=True)) + r")\b"
+)
+
+
+def canonical(text: str) -> str:
+    """Lower-cased, straight apostrophes, single spaces, contractions in one spelling."""
+    flat = " ".join(text.lower().replace("\u2019", "'").replace("\u2018", "'").split())
+    return _CONTRACTION.sub(lambda m: _CONTRACT[m.group(0)], flat)
+
+
 def _normalise(text: str) -> str:
-    return " ".join(text.lower().replace("\u2019", "'").replace("\u2018", "'").split())
+    return canonical(text)
 
 
 def sentences(text: str) -> list[str]:
@@ -197,13 +222,15 @@ HARMFUL = frozenset(
      "overpromise"}
 )  # fmt: skip
 _FILLER_WORDS = re.compile(
-    r"\b(?:um+|uh+|erm|er|hmm+|you know|i mean|kind of|sort of)\b,?\s*|\blike,\s*", re.I
+    r"\b(?:um+|uh+|erm|er|hmm+|you know|i mean|kind of|sort of)\b,?\s*|\b(?:like|well),\s*",
+    re.I,
 )
 
 
 def for_model(sentence: str) -> str:
-    """The sentence as embedded: fillers dropped so "um, you know" does not move the score."""
-    return " ".join(_FILLER_WORDS.sub(" ", sentence).split()) or sentence
+    """The sentence as embedded: fillers dropped and contractions in one spelling, so "um, you
+    know" or "I would" for "I'd" does not move the score."""
+    return " ".join(_FILLER_WORDS.sub(" ", canonical(sentence)).split()) or sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +328,14 @@ def blueprint_config(embedder: Embedder, blueprint: str) -> Blueprint:
     name = blueprint if blueprint in names else "sales"
     common, own = _raw("common"), _raw(name)
     candidate, labels = _embed_side(embedder, [common["candidate"], own.get("behaviours", {})])
-    persona, persona_labels = _embed_side(embedder, [common["persona"]])
+    # A track adds its own examples of the persona's reactions (an employee's worry is not a
+    # prospect's price objection) to the shared classes.
+    reactions = {name: dict(spec) for name, spec in common["persona"].items()}
+    for name, extra in own.get("persona", {}).items():
+        if name not in reactions:
+            raise ValueError(f"{name}: unknown persona reaction in {blueprint}.json")
+        reactions[name]["examples"] = [*reactions[name]["examples"], *extra]
+    persona, persona_labels = _embed_side(embedder, [reactions])
     return Blueprint(
         name=name,
         candidate=candidate,
@@ -407,7 +441,7 @@ def perceive(
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0
-            if line.role == "user" and _YES_BUT.match(_strip_fillers(sentence)):
+            if line.role == "user" and _YES_BUT.match(_strip_fillers(for_model(sentence))):
                 # "Totally, but..." acknowledges in order to rebut.
                 found["empathy"] = found["reflect"] = 0.0
                 found["argue"] = max(found.get("argue", 0.0), 0.5)

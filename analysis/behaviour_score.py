@@ -272,7 +272,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
         # Weak hints do not add up to a behaviour: only clear evidence counts; and warm words
         # wrapped around a brush-off in the same turn are not empathy.
         behaviour_totals[name] = sum(
-            _ramp(_strength(m, name), 0.15, 0.6)
+            min(1.0, max(0.0, _strength(m, name) - 0.15) / 0.6)
             * (1.0 - _harm(m) if name in ("empathy", "reflect") else 1.0)
             for m in candidate
         )

@@ -212,7 +212,7 @@ class Behaviour:
     name: str
     label: str
     vectors: npt.NDArray[np.float32]
-    target: float = 2.0
+    target: float = 1.5
     question: bool = False  # only a question (or "tell me...") does this
 
 
@@ -314,7 +314,7 @@ def _embed_side(
                     name,
                     str(spec["label"]),
                     vectors,
-                    float(spec.get("target", 2.0)),
+                    float(spec.get("target", 1.5)),
                     spec.get("form") == "question",
                 )
             )
@@ -446,7 +446,7 @@ def perceive(
                 found["empathy"] = found["reflect"] = 0.0
                 found["argue"] = max(found.get("argue", 0.0), 0.5)
             if line.role == "assistant":
-                _polarity(found, normal)
+                _polarity(found, _strip_fillers(sentence))
             for name, value in found.items():
                 strengths[name] = max(strengths.get(name, 0.0), value)
         kinds = [k for k in (question_kind(s) for s in parts) if k is not None]

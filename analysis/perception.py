@@ -261,12 +261,13 @@ class Prototypes:
                 continue
             low, high = (_HARM_LOW, _HARM_HIGH) if name in HARMFUL else (_LOW, _HIGH)
             strength = min(1.0, max(0.0, (sim - low) / (high - low)))
-            if name in HARMFUL and sim < best:
-                strength *= 0.3
-            elif sim < best - _MARGIN:
-                strength *= 0.25
-            elif sim < best:
-                strength *= 1.0 - 0.5 * (best - sim) / _MARGIN
+            # Continuous in the gap to the best match, so a reworded sentence that swaps which
+            # behaviour is nearest moves strengths a little, not by a step.
+            gap = best - sim
+            if name in HARMFUL:
+                strength *= max(0.3, 1.0 - 0.7 * gap / (0.5 * _MARGIN))
+            else:
+                strength *= max(0.25, 1.0 - 0.75 * gap / (2 * _MARGIN))
             if not question and name in self.question_only:
                 strength *= 0.3  # "customers say it pays for itself" probes nothing
             out[name] = strength * min(1.0, (words + 1) / 5)  # "I see." says little

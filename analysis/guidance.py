@@ -274,23 +274,38 @@ def suggest(
             return "critical"
         return default
 
-    # 1. The latest concern the candidate has not handled.
-    open_concern = next((c for c in reversed(ev.concerns) if c.handled < 0.45), None)
+    refused = next((s for s in reversed(ev.next_steps) if s.outcome == "refused"), None)
+
+    # 1. The latest concern the candidate has not handled (a refusal is answered below).
+    open_concern = next(
+        (
+            c
+            for c in reversed(ev.concerns)
+            if c.handled < 0.45 and (refused is None or c.persona != refused.answer)
+        ),
+        None,
+    )
     if open_concern is not None:
         concern = by_index[open_concern.persona]
         quote = _short(concern.text, 80)
+        leaving = (
+            concern.strengths.get("disengages", 0.0) >= 0.5 > concern.strengths.get("concern", 0.0)
+        )
         out.append(
             Suggestion(
                 type="followup_question",
-                text=f"Ask: Before we go on, what's behind your concern, \u201c{quote}\u201d?",
+                text=(
+                    "Ask: Before you go, what would make another conversation worth your time?"
+                    if leaving
+                    else f"Ask: Before we go on, what's behind your concern, \u201c{quote}\u201d?"
+                ),
                 priority=urgent("high"),
                 responds_to=_short(concern.text, MAX_RESPONDS_TO_CHARS),
-                intent=f"followup:concern:{_key(concern.text)}",
+                intent=f"followup:{'leaving' if leaving else 'concern'}:{_key(concern.text)}",
             )
         )
 
     # 2. A next step the persona refused, or pushing after a "no".
-    refused = next((s for s in reversed(ev.next_steps) if s.outcome == "refused"), None)
     if refused is not None and refused.answer is not None:
         answer = by_index[refused.answer]
         out.append(

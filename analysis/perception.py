@@ -451,6 +451,13 @@ def perceive(
             for name, value in found.items():
                 strengths[name] = max(strengths.get(name, 0.0), value)
         kinds = [k for k in (question_kind(s) for s in parts) if k is not None]
+        if line.role == "user" and "tailored_value" in strengths:
+            # Value is "tailored" only when it is about what the other side said.
+            heard = [m.vectors for m in out if m.role == "assistant" and len(m.vectors)]
+            relevance = (
+                max(float(np.max(v @ vectors.T)) for v in heard) if heard and len(vectors) else 0.0
+            )
+            strengths["tailored_value"] *= min(1.0, max(0.0, (relevance - 0.15) / 0.3))
         out.append(
             Perceived(
                 index=index,

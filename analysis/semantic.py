@@ -82,9 +82,10 @@ class SemanticEngine:
         messages = perceive(window, self.embedder, blueprint)
         evaluation = evaluate(messages, blueprint, rubric)
         detected = guess_language(line.text for line in window)
-        foreign = next(
-            (code for code in (language.lower()[:2], detected) if code and code != "en"), None
-        )
+        # What the model reads is the transcript: its detected language wins over the
+        # persona's declared one; the declared one decides only when the text is too short.
+        spoken = detected or language.lower()[:2] or "en"
+        foreign = None if spoken == "en" else spoken
         factors = evaluation.factors
         if foreign:
             # The model reads English only: a score of a call it cannot read is noise.

@@ -333,3 +333,10 @@ def test_worker_initializer_loads_the_model_in_a_process_pool() -> None:
     assert state.ok
     window = [TranscriptLine(role=r, text=t) for r, t in pairs]  # type: ignore[arg-type]
     assert result == analyze_offline(window, SALES)
+
+
+def test_an_english_transcript_is_analysed_even_if_the_persona_is_declared_spanish() -> None:
+    window = lines(*OPENING)
+    result = analyze_offline(window, SALES, "es")
+    assert "English only" not in result.say_meter.reasoning
+    assert result == analyze_offline(window, SALES, "en")

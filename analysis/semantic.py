@@ -25,7 +25,7 @@ from analysis.embedder import Embedder, ModelError, load_embedder
 from analysis.guidance import suggest
 from analysis.language import LANGUAGE_NAMES, guess_language
 from analysis.models import MAX_REASONING_CHARS, AnalysisResult, SayMeter, TranscriptLine
-from analysis.perception import Blueprint, Perceived, blueprint_config, perceive
+from analysis.perception import HARMFUL, Blueprint, Perceived, blueprint_config, perceive
 from analysis.rubrics import Rubric
 
 __all__ = [
@@ -198,8 +198,16 @@ def _impacts(
     return out
 
 
-def _describe(m: Perceived, delta: float, ev: Evaluation, blueprint: Blueprint, who: str) -> str:
-    labels = blueprint.labels
+def _describe(
+    messages: Sequence[Perceived],
+    m: Perceived,
+    delta: float,
+    ev: Evaluation,
+    bp: Blueprint,
+    who: str,
+) -> str:
+    """What ``m`` did, in plain words, consistent with the sign of its effect."""
+    labels = bp.labels
     if m.role == "assistant":
         for s in ev.next_steps:
             if s.answer == m.index and s.outcome in ("accepted", "refused"):
@@ -207,32 +215,38 @@ def _describe(m: Perceived, delta: float, ev: Evaluation, blueprint: Blueprint, 
                 return f"the {who} {verb} the next step"
         reactions = ("accepts", "positive") if delta > 0 else ("refuses", "disengages", "concern")
         best = max(reactions, key=lambda r: m.strengths.get(r, 0.0))
+        if m.strengths.get(best, 0.0) < 0.3:
+            return f"the {who}'s reply"
         return f"the {who} {labels.get(f'persona:{best}', best)}"
     for s in ev.next_steps:
-        if s.proposal == m.index:
-            outcome = {"accepted": "accepted", "refused": "declined"}.get(s.outcome, "not agreed")
-            return f"proposed a next step the {who} {outcome}"
+        if s.proposal == m.index and s.weight >= 0.5:
+            if s.outcome == "accepted":
+                return f"proposed a next step the {who} accepted"
+            if s.outcome == "refused":
+                return f"proposed a next step the {who} declined"
+            return f"proposed a next step the {who} did not take up"
     for c in ev.concerns:
         if c.reply == m.index:
-            if c.handled < 0.35:
+            if c.handled < 0.35 and delta < 0:
                 return f"left the {who}'s concern unanswered"
-            if delta > 0:
+            if c.handled >= 0.5 and delta > 0:
                 return f"answered the {who}'s concern"
-    good = {"dismiss", "pressure", "argue", "deflect", "pitch", "handwave", "blame", "buzzwords",
-            "overpromise"}  # fmt: skip
-    pool = {k: v for k, v in m.strengths.items() if (k in good) == (delta < 0)}
+    pool = {k: v for k, v in m.strengths.items() if (k in HARMFUL) == (delta < 0)}
     if delta > 0 and "open" in m.questions and max(pool.values(), default=0.0) < 0.5:
         return "asked an open question"
     if delta < 0 and "leading" in m.questions:
         return "asked a leading question"
     if delta < 0 and len(m.questions) >= 3:
         return "fired several questions at once"
-    if delta < 0 and m.words > blueprint.monologue_words:
+    if delta < 0 and m.words > bp.monologue_words:
         return f"spoke at length ({m.words} words)"
-    if pool and max(pool.values()) >= 0.3:
+    if pool and max(pool.values()) >= 0.45:
         best = max(pool, key=lambda k: pool[k])
         return labels.get(best, best)
-    return "helped the conversation" if delta > 0 else "lost ground"
+    if delta > 0:
+        asked = m.index > 0 and messages[m.index - 1].text.rstrip().endswith("?")
+        return "answered what was asked" if asked else "moved the conversation forward"
+    return "lost ground"
 
 
 def _reasoning(
@@ -263,7 +277,7 @@ def _reasoning(
         said = []
         for delta, m in moments:
             speaker = "the candidate " if m.role == "user" else ""
-            what = _describe(m, delta, ev, blueprint, who)
+            what = _describe(messages, m, delta, ev, blueprint, who)
             sign = "+" if delta > 0 else "-"
             said.append(f"{speaker}{what} ({sign}{abs(round(delta))}): {_quote(m.text)}")
         parts.append("What moved the score most: " + "; ".join(said) + ".")

@@ -51,7 +51,8 @@ _DISMISSAL = re.compile(
     r"\b(?:don't|do not|no need to|nothing to|never|wouldn't|shouldn't) (?:\w+ ){0,2}"
     r"(?:worry|be concerned|be worried)"
     r"|not (?:\w+ ){0,3}(?:you need|you have|to) (?:to )?worry|trust me|"
-    r"(?:that's|it's|is|that is|it is) not (?:really )?(?:a|an) (?:problem|concern|issue|big deal)"
+    r"(?:that's|it's|is|that is|it is) not (?:really )?(?:a|an) "
+    r"(?:problem|concern|issue|(?:big|large|huge) deal)"
 )
 # Polarity of the persona's answer. Sentence embeddings place "that works for me" and "that
 # doesn't work for me" side by side (same topic), so yes/no/leaving is read from short cues.

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import semantic
 from analysis.embedder import (
@@ -17,10 +19,10 @@ from analysis.embedder import (
     load_embedder,
     resolve_model,
 )
-from analysis.models import TranscriptLine
+from analysis.models import AnalysisResult, TranscriptLine
 from analysis.offline import analyze_lexicon, analyze_offline
 from analysis.perception import question_kind
-from analysis.rubrics import rubric_for
+from analysis.rubrics import RUBRICS, rubric_for
 from analysis.wordpiece import WordPiece, basic_tokens
 
 SALES = rubric_for("sales")
@@ -340,3 +342,43 @@ def test_an_english_transcript_is_analysed_even_if_the_persona_is_declared_spani
     result = analyze_offline(window, SALES, "es")
     assert "English only" not in result.say_meter.reasoning
     assert result == analyze_offline(window, SALES, "en")
+
+
+_PHRASES = [
+    "What is that costing you?",
+    "Trust me, it's not a concern.",
+    "Sign the contract this week and lock in the price.",
+    "Let's schedule a demo next Thursday at ten?",
+    "That's too expensive and I'm not sure.",
+    "No. I have to go. Goodbye.",
+    "Yes, that works for me.",
+    "Wouldn't you agree, right?",
+    "?",
+    "",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            TranscriptLine,
+            role=st.sampled_from(["user", "assistant"]),
+            text=st.lists(st.sampled_from(_PHRASES) | st.text(max_size=20), max_size=4).map(
+                " ".join
+            ),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from(sorted(RUBRICS)),
+)
+def test_any_window_gives_a_valid_result(window: list[TranscriptLine], blueprint: str) -> None:
+    rubric = rubric_for(blueprint)
+    result = analyze_offline(window, rubric)
+    again = AnalysisResult.model_validate(result.model_dump())
+    assert again == result
+    assert result.say_meter.score == rubric.weighted_score(result.say_meter.factors)
+    assert list(result.say_meter.factors) == list(rubric.factor_names)
+    assert 2 <= len(result.suggestions) <= 5
+    assert sum(s.priority == "critical" for s in result.suggestions) <= 1
+    assert all(s.intent for s in result.suggestions)

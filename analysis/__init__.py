@@ -1,6 +1,7 @@
 """Pure analysis of interview transcripts: Say Meter scores and coaching suggestions.
 
-This package imports only the standard library, pydantic, orjson and openai; the gateway,
+This package imports only the standard library, pydantic, orjson and openai (and, in the
+offline analyzer's workers, numpy and onnxruntime for :mod:`analysis.semantic`); the gateway,
 storage and handlers layers import it, never the reverse. The OpenAI-backed analyzer
 lives in :mod:`analysis.openai_analyzer` and is deliberately not re-exported here, so the
 offline analyzer's worker processes do not pay for importing the OpenAI SDK.
@@ -10,7 +11,8 @@ Public surface:
 * :mod:`analysis.models` - ``TranscriptLine``, ``AnalysisResult`` and the strict schema
 * :mod:`analysis.rubrics` - per-blueprint factors and weights (``rubric_for``)
 * :mod:`analysis.prompt` - the versioned prompt (``build_messages``)
-* :mod:`analysis.offline` - ``analyze_offline``, the no-key analyzer
+* :mod:`analysis.offline` - ``analyze_offline``, the no-key analyzer (semantic, else lexicon)
+* :mod:`analysis.semantic` - the semantic engine and ``status()`` (loaded / fallback)
 * :mod:`analysis.openai_analyzer` - ``OpenAIAnalyzer``
 * :mod:`analysis.errors` - ``AnalysisError``
 """

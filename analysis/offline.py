@@ -1,6 +1,11 @@
 """The built-in analyzer used when there is no OpenAI key: explainable and deterministic.
 
-Scoring works in three steps, each small enough to explain to an interviewer:
+:func:`analyze_offline` uses the semantic analyzer (:mod:`analysis.semantic`: sentence
+embeddings against behaviour prototypes) when its model loads, and the lexicon analyzer
+below (:func:`analyze_lexicon`, phrase lists) otherwise; :func:`analysis.semantic.status`
+says which one this process runs.
+
+The lexicon analyzer's scoring works in three steps, each small enough to explain to an interviewer:
 
 1. :func:`~analysis.features.extract_features` counts what happened (talk share,
    questions, acknowledge-then-explore, pressure phrases, concrete next steps...).
@@ -22,7 +27,7 @@ from analysis.models import MAX_REASONING_CHARS, AnalysisResult, SayMeter, Trans
 from analysis.rubrics import Rubric, rubric_for
 from analysis.signals import CONFIDENT_TURNS, factor_scores, signals
 
-__all__ = ["analyze_lines", "analyze_offline"]
+__all__ = ["analyze_lexicon", "analyze_lines", "analyze_offline", "init_worker"]
 
 
 def _plural(count: int, noun: str) -> str:
@@ -72,10 +77,33 @@ def _reasoning(f: CallFeatures, factors: Mapping[str, int], rubric: Rubric) -> s
 def analyze_offline(
     window: Sequence[TranscriptLine], rubric: Rubric, language: str = "en"
 ) -> AnalysisResult:
-    """Score ``window`` with ``rubric`` without a model (same contract as OpenAI's).
+    """Score ``window`` with ``rubric`` without a remote model (same contract as OpenAI's):
+    the semantic analyzer when its model is available, else the lexicon analyzer.
 
-    ``language`` is accepted for parity with the model analyzer; the offline texts are
-    English only (a fixed vocabulary cannot be translated honestly).
+    Both are English only; the semantic one says so in its reasoning for another language.
+    """
+    # Imported here: numpy and the model stay out of processes that never analyze offline
+    # (the gateway itself imports this module for the pool's entry point).
+    from analysis.semantic import analyze_semantic
+
+    result = analyze_semantic(window, rubric, language)
+    return result if result is not None else analyze_lexicon(window, rubric, language)
+
+
+def init_worker() -> None:
+    """Process-pool initializer: load the semantic model once, before the first window."""
+    from analysis import semantic
+
+    semantic.init_worker()
+
+
+def analyze_lexicon(
+    window: Sequence[TranscriptLine], rubric: Rubric, language: str = "en"
+) -> AnalysisResult:
+    """The phrase-list analyzer: the fallback when the semantic model cannot be loaded.
+
+    ``language`` is accepted for parity with the model analyzer; the texts are English only
+    (a fixed vocabulary cannot be translated honestly).
     """
     del language
     features = extract_features(window)

@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from analysis.models import AnalysisResult, TranscriptLine
-from analysis.offline import analyze_lines
+from analysis.offline import analyze_lines, init_worker
 from analysis.rubrics import Rubric
 
 __all__ = ["OfflinePool"]
@@ -39,6 +39,12 @@ def _lower_priority() -> None:
         os.nice(10)
 
 
+def _init_worker() -> None:
+    """Each worker: lower priority, then load the semantic model once (before any window)."""
+    _lower_priority()
+    init_worker()
+
+
 class OfflinePool:
     """The offline analyzer's worker processes, rebuilt if one dies.
 
@@ -52,7 +58,7 @@ class OfflinePool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self._workers, mp_context=_mp_context(), initializer=_lower_priority
+            self._workers, mp_context=_mp_context(), initializer=_init_worker
         )
 
     async def analyze(

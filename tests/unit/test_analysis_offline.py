@@ -1,4 +1,5 @@
-"""The offline analyzer: seed transcripts land in the right bands, deterministically."""
+"""The lexicon analyzer (the offline fallback): seed transcripts land in the right bands,
+deterministically. The semantic analyzer has its own tests (test_analysis_semantic.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from analysis.features import extract_features
 from analysis.models import AnalysisResult, Role, TranscriptLine
-from analysis.offline import analyze_offline
+from analysis.offline import analyze_lexicon as analyze_offline
 from analysis.rubrics import RUBRICS, rubric_for
 from analysis.signals import FACTOR_SIGNALS
 
@@ -244,6 +245,7 @@ def test_same_window_same_result(lines: list[TranscriptLine]) -> None:
 def test_plain_data_entry_point_matches_the_model_one() -> None:
     """The process pool sends (role, text) pairs and a blueprint: same result as the models."""
     from analysis.offline import analyze_lines
+    from analysis.offline import analyze_offline as analyze_default
 
     window = [
         TranscriptLine(role="assistant", text="Budget is tight and the CFO wants a quote."),
@@ -253,4 +255,4 @@ def test_plain_data_entry_point_matches_the_model_one() -> None:
     rubric = rubric_for("sales", {"sales": {"discovery": 3.0}})
     weights = {f.name: f.weight for f in rubric.factors}
     pairs = [(line.role, line.text) for line in window]
-    assert analyze_lines(pairs, "sales", weights) == analyze_offline(window, rubric)
+    assert analyze_lines(pairs, "sales", weights) == analyze_default(window, rubric)

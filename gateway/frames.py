@@ -24,6 +24,7 @@ __all__ = [
     "session_ended_event",
     "suggestion_updated_event",
     "transcript_head",
+    "transcript_updated_event",
 ]
 
 
@@ -42,8 +43,19 @@ def hello(session_id: uuid.UUID, round_number: int, last_seq: int) -> dict[str, 
     }
 
 
-def ack(seq: int, message_id: uuid.UUID, duplicate: bool) -> dict[str, Any]:
-    return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+def ack(
+    seq: int, message_id: uuid.UUID, duplicate: bool, revision: int | None = None
+) -> dict[str, Any]:
+    """A transcript's ack, or (with `revision`) a correction's."""
+    if revision is None:
+        return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+    return {
+        "type": "ack",
+        "seq": seq,
+        "revision": revision,
+        "message_id": str(message_id),
+        "duplicate": duplicate,
+    }
 
 
 def transcript_head(
@@ -132,3 +144,27 @@ def presence_event(candidate_connected: bool) -> dict[str, Any]:
 
 def session_ended_event(ended_at: datetime | None) -> dict[str, Any]:
     return {"type": "session_ended", "ended_at": iso(ended_at)}
+
+
+def transcript_updated_event(
+    *,
+    message_id: uuid.UUID,
+    seq: int,
+    round_number: int,
+    role: str,
+    text: str,
+    previous_text: str,
+    revision: int,
+) -> dict[str, Any]:
+    """A stored message's text was replaced (a correction): panels swap the line in place."""
+    return {
+        "type": "transcript_updated",
+        "message_id": str(message_id),
+        "seq": seq,
+        "round_number": round_number,
+        "role": role,
+        "text": text,
+        "previous_text": previous_text,
+        "revision": revision,
+        "word_count": len(text.split()),
+    }

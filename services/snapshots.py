@@ -65,6 +65,7 @@ def snapshot_frame(
                 "text": r["text"],
                 "timestamp": iso(r["timestamp"]),
                 "word_count": r["word_count"],
+                "revision": r["revision"],
             }
             for r in snap.transcript
         ],

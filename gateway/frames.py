@@ -17,6 +17,7 @@ __all__ = [
     "command_delivered_event",
     "command_for_suggestion",
     "command_frame",
+    "contextual_update_text",
     "hello",
     "iso",
     "numbered_transcript_event",
@@ -121,6 +122,20 @@ def command_for_suggestion(
     if category == "curveball":
         return "curveball_inject", {"curveball": text, "label": label or "AI Suggested Curveball"}
     return "difficulty_change", {"context_injection": text}
+
+
+def contextual_update_text(command: dict[str, Any]) -> str | None:
+    """The text a command is injected into the voice agent as (ElevenLabs `contextual_update`,
+    docs/protocol.md "Injecting commands into ElevenLabs"); None for `end_call`."""
+    kind = command.get("command_type")
+    payload = command.get("payload") or {}
+    if kind == "curveball_inject":
+        return f"[Curveball: {payload.get('label', '')}] {payload.get('curveball', '')}"
+    if kind == "difficulty_change":
+        return f"[Interviewer guidance] {payload.get('context_injection', '')}"
+    if kind == "end_call":
+        return None
+    return str(payload.get("text", ""))
 
 
 def suggestion_updated_event(

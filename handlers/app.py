@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from handlers import (
+    candidate_page,
     client_module,
     contexts,
     health,
@@ -17,6 +18,7 @@ from handlers import (
     rest_sessions,
     rest_transcript,
     rest_voice_agent,
+    rest_voice_monitor,
     ws,
 )
 from handlers.http import Metrics, error_middleware, metrics_middleware
@@ -42,8 +44,10 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     openapi.setup(app)
     panel_page.setup(app)
     client_module.setup(app)
+    candidate_page.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)
     rest_voice_agent.setup(app)
+    rest_voice_monitor.setup(app)
     return app

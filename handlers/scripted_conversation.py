@@ -98,7 +98,7 @@ class Faults:
     drop_after: int | None = None  # abort the conversation socket after N scripted events
     monitor_duplicates: bool = False  # every monitor event sent twice
     monitor_out_of_order: bool = False  # neighbouring monitor events swapped
-    monitor_drop_after: int | None = None  # abort a monitor socket after N events
+    monitor_drop_after: int | None = None  # abort the first monitor socket after N events
 
 
 @dataclass(eq=False)
@@ -165,6 +165,7 @@ class FakeConversationServer:
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = asyncio.Condition()
+        self._monitor_dropped = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -412,7 +413,12 @@ class FakeConversationServer:
             for _ in range(2 if faults.monitor_duplicates else 1):
                 await ws.send_str(_dumps(event))
             sent += 1
-            if faults.monitor_drop_after is not None and sent >= faults.monitor_drop_after:
+            if (
+                faults.monitor_drop_after is not None
+                and sent >= faults.monitor_drop_after
+                and not self._monitor_dropped
+            ):
+                self._monitor_dropped = True  # once: a reconnected monitor is replayed, then live
                 if ws._req is not None and ws._req.transport is not None:
                     ws._req.transport.abort()
                 return False

@@ -48,6 +48,7 @@ __all__ = ["ConversationMonitor", "EventOrder", "MonitorEvent", "conversation_mo
 log = logging.getLogger("gateway.monitor")
 
 Role = Literal["user", "assistant"]
+COMMAND_DRAIN_S = 5.0  # a closing monitor waits this long for the command being sent
 
 
 def seq_for(event_id: int, role: Role) -> int:
@@ -282,10 +283,9 @@ class ConversationMonitor:
                         outbox.put(data)
                     await self._read(watch, ws)
             finally:
-                outbox.close()
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                outbox.close()  # a command being sent (end_call) still gets its ack stored
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(writer, COMMAND_DRAIN_S)
             if ws.close_code == 1000:
                 watch.ended = "conversation ended"
         return True

@@ -63,7 +63,7 @@ function correctLast(role, text) {
   }
 }
 
-function addCommand(command, text) {
+function addCommand(command, { text }) {
   const item = document.createElement("li");
   item.dataset.commandType = command.command_type;
   item.textContent = text === null ? "The interviewer ended the call." : text;

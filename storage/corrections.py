@@ -11,20 +11,15 @@ import uuid
 from dataclasses import dataclass
 from enum import Enum
 
-from storage.pool import DB, Conn
+from storage.pool import Conn
 
-__all__ = ["Correction", "CorrectionOutcome", "CorrectionResult", "correct_transcript",
-           "revisions"]
+__all__ = ["Correction", "CorrectionOutcome", "CorrectionResult", "correct_transcript"]
 
 CORRECT = """
 SELECT r_outcome, r_message_id, r_event_id, r_role, r_previous_text, r_revision
 FROM gateway_correct_transcript($1, $2, $3, $4, $5, $6)
 """
 
-SELECT_REVISIONS = """
-SELECT r.revision, r.text, r.previous_text, r.event_id, r.created_at
-FROM voice_transcript_revisions r WHERE r.message_id = $1 ORDER BY r.revision
-"""
 
 
 @dataclass(slots=True)
@@ -75,7 +70,3 @@ async def correct_transcript(conn: Conn, c: Correction) -> CorrectionResult:
         row["r_revision"],
     )
 
-
-async def revisions(db: DB, message_id: uuid.UUID) -> list[dict[str, object]]:
-    """A message's correction history, oldest first."""
-    return [dict(r) for r in await db.fetch(SELECT_REVISIONS, message_id)]

@@ -23,7 +23,7 @@ run: $(VENV)/.installed
 	$(BIN)/interview-gateway serve --seed
 
 demo: $(VENV)/.installed
-	$(BIN)/interview-gateway demo
+	$(BIN)/interview-gateway demo --page
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

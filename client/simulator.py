@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from gateway.errors import CloseCode
+from gateway.frames import contextual_update_text
 from gateway.protocol import PROTOCOL_VERSION
 
 __all__ = [
@@ -84,17 +85,8 @@ def load_transcript(path: Path) -> list[Message]:
 
 def contextual_update(command: Frame) -> Frame | None:
     """The ElevenLabs client event a command becomes (docs/protocol.md); None for `end_call`."""
-    kind = command.get("command_type")
-    payload = command.get("payload") or {}
-    if kind == "curveball_inject":
-        text = f"[Curveball: {payload.get('label', '')}] {payload.get('curveball', '')}"
-    elif kind == "difficulty_change":
-        text = f"[Interviewer guidance] {payload.get('context_injection', '')}"
-    elif kind == "end_call":
-        return None
-    else:
-        text = str(payload.get("text", ""))
-    return {"type": "contextual_update", "text": text}
+    text = contextual_update_text(command)
+    return None if text is None else {"type": "contextual_update", "text": text}
 
 
 class CloseAction(Enum):

@@ -55,6 +55,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_SUGGESTION = "unknown_suggestion"
     NOT_APPLICABLE = "not_applicable"
     SEQ_CONFLICT = "seq_conflict"
+    UNKNOWN_MESSAGE = "unknown_message"
     RATE_LIMITED = "rate_limited"
     SESSION_ENDED = "session_ended"
     UNAVAILABLE = "unavailable"

@@ -17,6 +17,7 @@ __all__ = [
     "command_delivered_event",
     "command_for_suggestion",
     "command_frame",
+    "contextual_update_text",
     "hello",
     "iso",
     "numbered_transcript_event",
@@ -24,6 +25,7 @@ __all__ = [
     "session_ended_event",
     "suggestion_updated_event",
     "transcript_head",
+    "transcript_updated_event",
 ]
 
 
@@ -42,8 +44,19 @@ def hello(session_id: uuid.UUID, round_number: int, last_seq: int) -> dict[str, 
     }
 
 
-def ack(seq: int, message_id: uuid.UUID, duplicate: bool) -> dict[str, Any]:
-    return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+def ack(
+    seq: int, message_id: uuid.UUID, duplicate: bool, revision: int | None = None
+) -> dict[str, Any]:
+    """A transcript's ack, or (with `revision`) a correction's."""
+    if revision is None:
+        return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+    return {
+        "type": "ack",
+        "seq": seq,
+        "revision": revision,
+        "message_id": str(message_id),
+        "duplicate": duplicate,
+    }
 
 
 def transcript_head(
@@ -111,6 +124,20 @@ def command_for_suggestion(
     return "difficulty_change", {"context_injection": text}
 
 
+def contextual_update_text(command: dict[str, Any]) -> str | None:
+    """The text a command is injected into the voice agent as (ElevenLabs `contextual_update`,
+    docs/protocol.md "Injecting commands into ElevenLabs"); None for `end_call`."""
+    kind = command.get("command_type")
+    payload = command.get("payload") or {}
+    if kind == "curveball_inject":
+        return f"[Curveball: {payload.get('label', '')}] {payload.get('curveball', '')}"
+    if kind == "difficulty_change":
+        return f"[Interviewer guidance] {payload.get('context_injection', '')}"
+    if kind == "end_call":
+        return None
+    return str(payload.get("text", ""))
+
+
 def suggestion_updated_event(
     suggestion_id: uuid.UUID, status: str, command_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
@@ -132,3 +159,27 @@ def presence_event(candidate_connected: bool) -> dict[str, Any]:
 
 def session_ended_event(ended_at: datetime | None) -> dict[str, Any]:
     return {"type": "session_ended", "ended_at": iso(ended_at)}
+
+
+def transcript_updated_event(
+    *,
+    message_id: uuid.UUID,
+    seq: int,
+    round_number: int,
+    role: str,
+    text: str,
+    previous_text: str,
+    revision: int,
+) -> dict[str, Any]:
+    """A stored message's text was replaced (a correction): panels swap the line in place."""
+    return {
+        "type": "transcript_updated",
+        "message_id": str(message_id),
+        "seq": seq,
+        "round_number": round_number,
+        "role": role,
+        "text": text,
+        "previous_text": previous_text,
+        "revision": revision,
+        "word_count": len(text.split()),
+    }

@@ -180,6 +180,16 @@ class SessionHub:
             state.window.append(line)
         state.last_active = time.monotonic()
 
+    def replace_transcript(self, state: SessionState, seq: int, role: str, text: str) -> None:
+        """A correction: the window's line for `seq` (the latest with that role) gets the new
+        text; a line already out of the window needs nothing."""
+        for i in range(len(state.window) - 1, -1, -1):
+            line = state.window[i]
+            if line.seq == seq and line.role == role:
+                state.window[i] = line.model_copy(update={"text": text})
+                break
+        state.last_active = time.monotonic()
+
     async def window(self, session_id: uuid.UUID) -> list[TranscriptLine]:
         """The last `window` messages; reloaded from the database if another writer interleaved."""
         state = await self.acquire(session_id)

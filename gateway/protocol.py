@@ -22,12 +22,14 @@ __all__ = [
     "AnalyzeFrame",
     "ApplyFrame",
     "CandidateFrame",
+    "CandidateInput",
     "CommandAckFrame",
     "DismissFrame",
     "ManualCommandFrame",
     "MarkAskedFrame",
     "PanelFrame",
     "ProtocolError",
+    "TranscriptCorrectionFrame",
     "TranscriptFrame",
     "decode_candidate",
     "decode_panel",
@@ -67,6 +69,17 @@ class TranscriptFrame(_Frame):
     role: Literal["user", "assistant"]
     text: Annotated[str, Field(min_length=1), AfterValidator(_storable)]
     timestamp: datetime | None = None
+
+
+class TranscriptCorrectionFrame(_Frame):
+    """candidate -> gateway: the stored message `seq` is replaced by `text` (ElevenLabs'
+    `agent_response_correction`); `(seq, revision)` is its idempotency key."""
+
+    type: Literal["transcript_correction"]
+    seq: int = Field(ge=1, le=2_000_000_000)
+    revision: int = Field(1, ge=1, le=1000)
+    round_number: int = Field(1, ge=1, le=100)
+    text: Annotated[str, Field(min_length=1), AfterValidator(_storable)]
 
 
 class CommandAckFrame(_Frame):
@@ -109,17 +122,20 @@ class AnalyzeFrame(_Frame):
     type: Literal["analyze"]
 
 
-CandidateFrame = Annotated[TranscriptFrame | CommandAckFrame, Field(discriminator="type")]
+CandidateFrame = Annotated[
+    TranscriptFrame | TranscriptCorrectionFrame | CommandAckFrame, Field(discriminator="type")
+]
+CandidateInput = TranscriptFrame | TranscriptCorrectionFrame | CommandAckFrame
 PanelFrame = Annotated[
     ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame,
     Field(discriminator="type"),
 ]
 
-_CANDIDATE: TypeAdapter[TranscriptFrame | CommandAckFrame] = TypeAdapter(CandidateFrame)
+_CANDIDATE: TypeAdapter[CandidateInput] = TypeAdapter(CandidateFrame)
 _PANEL: TypeAdapter[
     ApplyFrame | DismissFrame | MarkAskedFrame | ManualCommandFrame | AnalyzeFrame
 ] = TypeAdapter(PanelFrame)
-_CANDIDATE_TYPES = frozenset({"transcript", "command_ack"})
+_CANDIDATE_TYPES = frozenset({"transcript", "transcript_correction", "command_ack"})
 _PANEL_TYPES = frozenset({"apply", "dismiss", "mark_asked", "command", "analyze"})
 _MAX_PAYLOAD_BYTES = 8 * 1024
 
@@ -169,12 +185,15 @@ def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
     return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {msg}", ref)
 
 
-def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFrame | CommandAckFrame:
+def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> CandidateInput:
     try:  # the hot path: a valid frame is parsed and validated in one pass by pydantic-core
         frame = _CANDIDATE.validate_json(raw)
     except ValidationError:
         frame = _decode_candidate_slowly(raw)  # raises the ProtocolError that names the fault
-    if isinstance(frame, TranscriptFrame) and len(frame.text) > max_text_chars:
+    if (
+        isinstance(frame, TranscriptFrame | TranscriptCorrectionFrame)
+        and len(frame.text) > max_text_chars
+    ):
         raise ProtocolError(
             ErrorCode.TEXT_TOO_LONG,
             f"text is {len(frame.text)} characters; limit {max_text_chars}",
@@ -183,7 +202,7 @@ def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> TranscriptFram
     return frame
 
 
-def _decode_candidate_slowly(raw: str | bytes) -> TranscriptFrame | CommandAckFrame:
+def _decode_candidate_slowly(raw: str | bytes) -> CandidateInput:
     data, ref = _parse(raw)
     _check_type(data, _CANDIDATE_TYPES, _PANEL_TYPES, ref)
     try:

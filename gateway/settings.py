@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     elevenlabs_conversation_url: str | None = Field(
         None, pattern=r"^wss?://", validation_alias=_env("ELEVENLABS_CONVERSATION_URL")
     )
+    # The candidate page loads the ElevenLabs browser SDK (@elevenlabs/client, an ES module)
+    # from here when agents are real; unset: no SDK (the page says what to set). No CDN default.
+    elevenlabs_sdk_url: str | None = Field(
+        None, pattern=r"^(https?://|/)", validation_alias=_env("ELEVENLABS_SDK_URL")
+    )
+    # Who sends the transcript: the candidate's client (its gateway socket) or the gateway itself,
+    # reading ElevenLabs' real-time monitor socket once the candidate reports the conversation.
+    voice_transcript_source: Literal["client", "monitor"] = Field(
+        "client", validation_alias=_env("VOICE_TRANSCRIPT_SOURCE")
+    )
+    # The ws(s):// base of the monitor socket; unset: ELEVENLABS_BASE_URL with wss://.
+    elevenlabs_monitor_url: str | None = Field(
+        None, pattern=r"^wss?://", validation_alias=_env("ELEVENLABS_MONITOR_URL")
+    )
     agent_cleanup_interval_s: float = Field(
         60.0, gt=0, le=86_400, validation_alias=_env("AGENT_CLEANUP_INTERVAL")
     )
@@ -117,6 +131,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
         return value
+
+    @property
+    def monitor_base_url(self) -> str:
+        """Where `/v1/convai/conversations/{id}/monitor` lives."""
+        if self.elevenlabs_monitor_url:
+            return self.elevenlabs_monitor_url.rstrip("/")
+        base = self.elevenlabs_base_url.rstrip("/")
+        return "ws" + base.removeprefix("http") if base.startswith("http") else base
 
     @property
     def pgdata(self) -> Path:

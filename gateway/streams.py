@@ -27,11 +27,13 @@ from gateway.errors import CloseCode, ErrorCode
 from gateway.protocol import (
     AnalyzeFrame,
     ApplyFrame,
+    CandidateInput,
     CommandAckFrame,
     DismissFrame,
     ManualCommandFrame,
     MarkAskedFrame,
     ProtocolError,
+    TranscriptCorrectionFrame,
     TranscriptFrame,
     decode_candidate,
     decode_panel,
@@ -173,7 +175,7 @@ class CandidateStream(_Stream):
     def hello(self, round_number: int, last_seq: int) -> None:
         self.sink.send(encode(frames.hello(self.session_id, round_number, last_seq)))
 
-    def receive(self, raw: bytes) -> TranscriptFrame | CommandAckFrame | None:
+    def receive(self, raw: bytes) -> CandidateInput | None:
         """The frame to act on, or None when it was answered here (rate limit, invalid, or
         the stream is broken) or the stream is closing."""
         if self.closing:
@@ -185,8 +187,8 @@ class CandidateStream(_Stream):
         except ProtocolError as err:
             self._refuse(err)
             return None
-        if self.state is StreamState.BROKEN and isinstance(frame, TranscriptFrame):
-            self._not_stored(frame.ref or str(frame.seq))
+        if self.state is StreamState.BROKEN and not isinstance(frame, CommandAckFrame):
+            self._not_stored(frame.ref or _ref_of(frame))
             return None
         return frame
 
@@ -202,6 +204,11 @@ class CandidateStream(_Stream):
 
     def stored(self, seq: int, message_id: uuid.UUID, duplicate: bool) -> None:
         self.sink.send_ack(encode(frames.ack(seq, message_id, duplicate)))
+        self._answered()
+
+    def corrected(self, seq: int, revision: int, message_id: uuid.UUID, duplicate: bool) -> None:
+        """A correction committed: its ack carries the revision."""
+        self.sink.send_ack(encode(frames.ack(seq, message_id, duplicate, revision)))
         self._answered()
 
     def refused(self, ref: str, code: ErrorCode, message: str) -> None:
@@ -237,6 +244,14 @@ class CandidateStream(_Stream):
     def _maybe_close(self) -> None:
         if self.unacked == 0:
             super()._maybe_close()
+
+
+def _ref_of(frame: TranscriptFrame | TranscriptCorrectionFrame) -> str:
+    """The default `ref` of a frame without one: the seq, or `c<seq>.<revision>` for a
+    correction (so its errors are told apart from the message's)."""
+    if isinstance(frame, TranscriptCorrectionFrame):
+        return f"c{frame.seq}.{frame.revision}"
+    return str(frame.seq)
 
 
 class PanelStream(_Stream):

@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.settings import Settings
 from handlers import (
     app_metrics,
+    candidate_page,
     client_module,
     contexts,
     health,
@@ -21,6 +22,7 @@ from handlers import (
     rest_sessions,
     rest_transcript,
     rest_voice_agent,
+    rest_voice_monitor,
     ws,
 )
 from handlers.http import Metrics, error_middleware, metrics_middleware
@@ -49,9 +51,11 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     panel_page.setup(app)
     client_module.setup(app)
     rest_auth.setup(app)
+    candidate_page.setup(app)
     rest_personas.setup(app)
     rest_scenarios.setup(app)
     rest_sessions.setup(app)
     rest_reports.setup(app)
     rest_voice_agent.setup(app)
+    rest_voice_monitor.setup(app)
     return app

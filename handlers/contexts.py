@@ -28,6 +28,7 @@ from handlers.keys import (
     SESSIONS,
     SETTINGS,
     VOICE_AGENTS,
+    VOICE_MONITOR,
 )
 from services.analysis import analysis_engine
 from services.analytics import Analytics
@@ -35,6 +36,7 @@ from services.catalog import Catalog
 from services.live import live_service
 from services.sessions import Sessions
 from services.voice.agents import voice_agents
+from services.voice.monitor import conversation_monitor
 from storage.pool import create_pool
 
 __all__ = ["install"]
@@ -94,6 +96,14 @@ async def _voice_agents(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _voice_monitor(app: web.Application) -> AsyncIterator[None]:
+    async with conversation_monitor(app[LIVE], app[SETTINGS]) as monitor:
+        app[VOICE_MONITOR] = monitor
+        yield
+
+
 def install(app: web.Application) -> None:
     app[CONNECTIONS] = set()
-    app.cleanup_ctx.extend([_database, _live, _loop_lag, _analysis, _voice_agents])
+    app.cleanup_ctx.extend(
+        [_database, _live, _loop_lag, _analysis, _voice_agents, _voice_monitor]
+    )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from services.live import LiveService
     from services.sessions import Sessions
     from services.voice.agents import AgentSweeper, VoiceAgents
+    from services.voice.monitor import ConversationMonitor
     from storage.pool import Pool
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SESSIONS",
     "SETTINGS",
     "VOICE_AGENTS",
+    "VOICE_MONITOR",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -52,6 +54,8 @@ ANALYTICS: web.AppKey[Analytics] = web.AppKey("analytics")
 # Voice agents (one ElevenLabs HTTP session per app) and the agent clean-up sweeper.
 VOICE_AGENTS: web.AppKey[VoiceAgents] = web.AppKey("voice_agents")
 AGENT_SWEEPER: web.AppKey[AgentSweeper] = web.AppKey("agent_sweeper")
+# Monitor mode: the gateway reads the call from ElevenLabs' monitor socket.
+VOICE_MONITOR: web.AppKey[ConversationMonitor] = web.AppKey("voice_monitor")
 # Optional override of the ElevenLabs retry policy, set before startup (tests: tiny delays).
 ELEVENLABS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("elevenlabs_retry")
 # The live-session service (hub, bus, group commit) and every open WebSocket connection.

@@ -17,7 +17,7 @@ from handlers.api_models import no_nul
 from handlers.http import read_model, require
 from handlers.keys import LIVE, SETTINGS
 
-__all__ = ["TranscriptIn", "TranscriptStored", "setup"]
+__all__ = ["CorrectionIn", "CorrectionStored", "TranscriptIn", "TranscriptStored", "setup"]
 
 api = ApiRoutes()
 
@@ -62,13 +62,7 @@ class TranscriptStored(BaseModel):
 async def post_transcript(request: web.Request) -> web.Response:
     body = await read_model(request, TranscriptIn)
     require(request, Role.CANDIDATE, session_id=body.session_id)
-    limit = request.app[SETTINGS].max_text_chars
-    if len(body.text) > limit:
-        raise InvalidInputError(
-            f"text is {len(body.text)} characters; limit {limit}",
-            code=ErrorCode.TEXT_TOO_LONG,
-            details=[{"loc": "text", "message": f"at most {limit} characters", "type": "too_long"}],
-        )
+    _check_length(request, body.text)
     stored_message = await request.app[LIVE].store_message(
         body.session_id, body.round_number, body.seq, body.role, body.text, body.timestamp
     )
@@ -84,6 +78,75 @@ async def post_transcript(request: web.Request) -> web.Response:
         message_count=stored_message.message_count,
     )
     return model_response(stored, status=200 if stored.duplicate else 201)
+
+
+class CorrectionIn(BaseModel):
+    """A correction of the stored message `seq` (docs/protocol.md "Transcript corrections")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: uuid.UUID
+    round_number: int = Field(1, ge=1, le=100)
+    seq: int = Field(ge=1, le=2_000_000_000)
+    revision: int = Field(1, ge=1, le=1000)
+    text: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(no_nul)]
+
+
+class CorrectionStored(BaseModel):
+    message_id: uuid.UUID
+    session_id: uuid.UUID
+    round_number: int
+    seq: int
+    revision: int
+    role: Literal["user", "assistant"]
+    text: str
+    previous_text: str
+    duplicate: bool
+
+
+@api.post(
+    "/api/voice/transcript/correction",
+    summary="Correct a stored transcript message",
+    description="Replaces the text of the message `seq` (its earlier texts are kept), publishes "
+    "`transcript_updated` to panels and does not count as a new message for analysis. "
+    "`(seq, revision)` is the idempotency key: a resend with the same text is 200 with "
+    "`duplicate: true`; the same revision with other text (or an older revision) is 409; "
+    "no message with that `seq` in that round is 404 `unknown_message`.",
+    tags=("transcript",),
+    roles=(Role.CANDIDATE,),
+    body=CorrectionIn,
+    responses={201: CorrectionStored, 200: CorrectionStored},
+    errors=(404, 409, 410, 503),
+)
+async def post_correction(request: web.Request) -> web.Response:
+    body = await read_model(request, CorrectionIn)
+    require(request, Role.CANDIDATE, session_id=body.session_id)
+    _check_length(request, body.text)
+    applied = await request.app[LIVE].correct_message(
+        body.session_id, body.round_number, body.seq, body.revision, body.text
+    )
+    stored = CorrectionStored(
+        message_id=applied.message_id,
+        session_id=body.session_id,
+        round_number=body.round_number,
+        seq=body.seq,
+        revision=body.revision,
+        role=applied.role,
+        text=body.text,
+        previous_text=applied.previous_text,
+        duplicate=applied.duplicate,
+    )
+    return model_response(stored, status=200 if stored.duplicate else 201)
+
+
+def _check_length(request: web.Request, text: str) -> None:
+    limit = request.app[SETTINGS].max_text_chars
+    if len(text) > limit:
+        raise InvalidInputError(
+            f"text is {len(text)} characters; limit {limit}",
+            code=ErrorCode.TEXT_TOO_LONG,
+            details=[{"loc": "text", "message": f"at most {limit} characters", "type": "too_long"}],
+        )
 
 
 def setup(app: web.Application) -> None:

@@ -35,7 +35,7 @@ from gateway.hub import SessionState
 from gateway.logs import ConnectionLog, connection_log
 from gateway.metrics import counter
 from gateway.outbox import Outbox
-from gateway.protocol import CommandAckFrame, TranscriptFrame
+from gateway.protocol import CommandAckFrame, TranscriptCorrectionFrame, TranscriptFrame
 from gateway.ratelimit import TokenBucket
 from gateway.settings import Settings
 from gateway.streams import Admission, CandidateStream, PanelAction, PanelStream, StreamKind
@@ -261,6 +261,9 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                 if isinstance(frame, TranscriptFrame):
                     await stream.wait_for_room()
                     await live.submit_frame(stream, frame)
+                elif isinstance(frame, TranscriptCorrectionFrame):
+                    await stream.wait_for_room()
+                    await live.submit_correction(stream, frame)
                 elif isinstance(frame, CommandAckFrame):
                     await live.command_delivered(sid, frame.command_id)
                 elif stream.closing:

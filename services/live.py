@@ -37,16 +37,20 @@ from gateway.protocol import (
     DismissFrame,
     ManualCommandFrame,
     MarkAskedFrame,
+    TranscriptCorrectionFrame,
     TranscriptFrame,
     encode,
 )
 from gateway.scheduler import Trigger, TriggerReason
 from gateway.settings import Settings
 from gateway.streams import MAX_BACKLOG, CandidateStream, PanelAction, plan_resume
+from services import corrections
+from services.corrections import CorrectionApplied, PendingCorrection
 from services.event_log import load_event_frames
 from services.pgbus import PostgresBus
 from services.snapshots import snapshot_frame
 from storage import commands as command_store
+from storage.corrections import Correction, CorrectionOutcome, correct_transcript
 from storage.errors import DB_ERRORS, REFUSED_ERRORS
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import ensure_counters, last_seq, load_session_row, load_snapshot
@@ -61,7 +65,7 @@ from storage.transcripts import (
     recent_lines,
 )
 
-__all__ = ["ApplyOutcome", "LiveService", "StoredMessage", "live_service"]
+__all__ = ["ApplyOutcome", "CorrectedMessage", "LiveService", "StoredMessage", "live_service"]
 
 log = logging.getLogger("gateway.live")
 
@@ -88,6 +92,9 @@ _events_total = counter("gateway_events_published_total", "events published", ("
 _frames_by_outcome = {o: _frames_total.labels(o.value) for o in FrameOutcome}
 _frames_fenced = _frames_total.labels("fenced")
 _events_by_audience = {a: _events_total.labels(a.value) for a in Audience}
+_corrections_total = counter(
+    "gateway_transcript_corrections_total", "transcript corrections by outcome", ("outcome",)
+)
 _event_log_batches = counter(
     "gateway_event_log_batches_total", "transactions of the lifecycle events' group commit"
 )
@@ -104,6 +111,16 @@ class StoredMessage:
     word_count: int
     duplicate: bool
     message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectedMessage:
+    """A correction the REST path stored (or found stored: `duplicate`)."""
+
+    message_id: uuid.UUID
+    role: Literal["user", "assistant"]
+    previous_text: str
+    duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +177,11 @@ def _answer(
     stream: CandidateStream,
     seq: int,
     ref: str | None,
-    result: FrameResult | None,
+    result: FrameResult | CorrectionApplied | None,
     err: BaseException | None,
 ) -> None:
     """Runs right after a socket frame's batch committed (or failed): tell its stream."""
-    if err is not None or result is None:
+    if err is not None or not isinstance(result, FrameResult):
         stream.failed(ref or str(seq))
     elif result is _FENCED:
         stream.fenced(ref or str(seq))
@@ -183,8 +200,14 @@ def _answer(
         )
 
 
-def _session_of(pending: _Pending) -> uuid.UUID:
+def _session_of(pending: _Pending | PendingCorrection) -> uuid.UUID:
+    if isinstance(pending, PendingCorrection):
+        return pending.session_id
     return pending.frame.session_id
+
+
+_Item = _Pending | PendingCorrection
+_Outcome = FrameResult | CorrectionApplied
 
 
 def _transcript_event(frame: NewFrame) -> bytes:
@@ -207,7 +230,7 @@ class LiveService:
         self.bus = bus
         self.hub = SessionHub(self, window=settings.analysis_window)
         self._unsubscribe = bus.subscribe(self.hub.on_message)
-        self.committer: GroupCommitter[_Pending, FrameResult] = GroupCommitter(
+        self.committer: GroupCommitter[_Item, _Outcome] = GroupCommitter(
             self._store,
             max_batch=settings.commit_max_batch,
             max_delay_s=settings.commit_max_delay_ms / 1000,
@@ -345,7 +368,7 @@ class LiveService:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    async def submit(self, frame: NewFrame) -> asyncio.Future[FrameResult]:
+    async def submit(self, frame: NewFrame) -> asyncio.Future[_Outcome]:
         """Queue a frame for group commit; the future resolves once its batch has committed."""
         return await self.committer.submit(_Pending(frame, _transcript_event(frame)))
 
@@ -368,6 +391,7 @@ class LiveService:
         frame = NewFrame(session_id, round_number, seq, role, text, timestamp)
         try:
             result = await (await self.submit(frame))
+            assert isinstance(result, FrameResult)
         except BatcherClosed:
             raise UnavailableError("gateway is shutting down; retry") from None
         except DB_ERRORS:
@@ -406,14 +430,65 @@ class LiveService:
                 "gateway is shutting down; resend after reconnect",
             )
 
-    async def _store(self, batch: list[_Pending]) -> list[FrameResult]:
+    async def submit_correction(
+        self, stream: CandidateStream, frame: TranscriptCorrectionFrame
+    ) -> None:
+        """Queue a candidate socket's correction behind its frames (same committer, same
+        order); the stream hears its outcome right after its batch commits."""
+        c = Correction(stream.session_id, frame.round_number, frame.seq, frame.revision, frame.text)
+        ref = frame.ref or f"c{frame.seq}.{frame.revision}"
+        stream.reserve()
+        try:
+            await self.committer.submit_with(
+                PendingCorrection(c, stream),
+                functools.partial(corrections.answer_correction, stream, c, ref),
+            )
+        except BatcherClosed:
+            stream.refused(
+                ref, ErrorCode.UNAVAILABLE, "gateway is shutting down; resend after reconnect"
+            )
+
+    async def correct_message(
+        self, session_id: uuid.UUID, round_number: int, seq: int, revision: int, text: str
+    ) -> CorrectedMessage:
+        """The REST path of a correction: the same committer, answered after its commit."""
+        c = Correction(session_id, round_number, seq, revision, text)
+        state = await self.hub.acquire(c.session_id)
+        if state is None:
+            raise NotFoundError("session not found")
+        if state.ended:
+            raise GoneError("session has ended")
+        try:
+            applied = await (await self.committer.submit(PendingCorrection(c)))
+        except BatcherClosed:
+            raise UnavailableError("gateway is shutting down; retry") from None
+        except DB_ERRORS:
+            raise UnavailableError("database unavailable; nothing was stored, retry") from None
+        assert isinstance(applied, CorrectionApplied)
+        result = applied.result
+        corrections.raise_for_outcome(c, result)
+        assert result.message_id is not None
+        role: Literal["user", "assistant"] = "user" if result.role == "user" else "assistant"
+        return CorrectedMessage(
+            result.message_id,
+            role,
+            result.previous_text or "",
+            result.outcome is CorrectionOutcome.DUPLICATE,
+        )
+
+    async def _store(self, batch: list[_Item]) -> list[_Outcome]:
         """Insert the batch, except frames of a socket whose earlier commit failed (they must
         not be stored before the failed one is resent). A failure breaks every socket in the
         batch before the committer frees its sessions, so no later batch stores past it."""
         kept = [p for p in batch if p.fence is None or not p.fence.broken]
         try:
             async with self.pool.acquire() as conn:
-                stored = await insert_frames(conn, [p.frame for p in kept])
+                only_frames = [p.frame for p in kept if isinstance(p, _Pending)]
+                if len(only_frames) == len(kept):  # the usual case: no correction
+                    stored: list[_Outcome] = list(await insert_frames(conn, only_frames))
+                else:
+                    async with conn.transaction():
+                        stored = await self._store_mixed(conn, kept)
         except BaseException:
             for p in kept:
                 if p.fence is not None:
@@ -422,15 +497,53 @@ class LiveService:
         if len(kept) == len(batch):
             return stored
         results = iter(stored)
-        return [_FENCED if p.fence is not None and p.fence.broken else next(results) for p in batch]
+        return [
+            (corrections.FENCED if isinstance(p, PendingCorrection) else _FENCED)
+            if p.fence is not None and p.fence.broken
+            else next(results)
+            for p in batch
+        ]
 
-    async def _deliver(self, batch: list[_Pending], results: list[FrameResult]) -> None:
+    async def _store_mixed(self, conn: Conn, batch: list[_Item]) -> list[_Outcome]:
+        """Frames and corrections in arrival order, in the caller's transaction: each run of
+        frames is one insert, each correction one call, so a correction sees the message it
+        corrects when that message came first (even in the same batch)."""
+        out: list[_Outcome] = []
+        run: list[NewFrame] = []
+        for item in [*batch, None]:
+            if isinstance(item, _Pending):
+                run.append(item.frame)
+                continue
+            if run:
+                out += await insert_frames(conn, run)
+                run = []
+            if item is None:
+                break
+            c = item.correction
+            result = await correct_transcript(conn, c)
+            wire = None
+            if result.outcome is CorrectionOutcome.STORED:
+                assert result.event_id is not None
+                event = corrections.correction_event(c, result)
+                wire = corrections.encode_event(event, result.event_id, c.session_id)
+                await insert_events(
+                    conn, [EventRow(c.session_id, result.event_id, "transcript_updated", wire)]
+                )
+            out.append(CorrectionApplied(result, wire))
+        return out
+
+    async def _deliver(self, batch: list[_Item], results: list[_Outcome]) -> None:
         """Committed: publish in event order, feed the hub's windows, trigger analyses."""
         every = self.settings.analysis_every
         for i, (pending, result) in enumerate(zip(batch, results, strict=True)):
-            frame = pending.frame
             if i and i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # fan-out of a big batch: let other sockets in between
+            if isinstance(pending, PendingCorrection):
+                assert isinstance(result, CorrectionApplied)
+                self._deliver_correction(pending.correction, result)
+                continue
+            assert isinstance(result, FrameResult)
+            frame = pending.frame
             (_frames_fenced if result is _FENCED else _frames_by_outcome[result.outcome]).inc()
             if result.outcome is not FrameOutcome.STORED:
                 continue
@@ -453,6 +566,19 @@ class LiveService:
             if result.message_count % every == 0 and self.on_trigger is not None:
                 trigger = Trigger(frame.session_id, TriggerReason.COUNT, result.message_count)
                 self.on_trigger(trigger)
+
+    def _deliver_correction(self, c: Correction, applied: CorrectionApplied) -> None:
+        """Committed: panels get `transcript_updated`, the hub's analysis window the new text
+        (no trigger: a correction is not a new message)."""
+        result = applied.result
+        _corrections_total.labels(result.outcome.value).inc()
+        if applied.wire is None or result.event_id is None:
+            return
+        self.bus.publish(BusMessage(c.session_id, Audience.PANELS, applied.wire, result.event_id))
+        _events_by_audience[Audience.PANELS].inc()
+        state = self.hub.get(c.session_id)
+        if state is not None:
+            self.hub.replace_transcript(state, c.seq, result.role or "", c.text)
 
     @staticmethod
     def _on_batch(rows: int, stored_s: float, delivered_s: float) -> None:

@@ -69,6 +69,7 @@ def snapshot_frame(
                 "text": r["text"],
                 "timestamp": iso(r["timestamp"]),
                 "word_count": r["word_count"],
+                "revision": r["revision"],
             }
             for r in snap.transcript
         ],

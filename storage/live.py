@@ -22,8 +22,8 @@ INSERT INTO session_counters (session_id) VALUES ($1) ON CONFLICT (session_id) D
 """
 
 SELECT_TRANSCRIPT_TAIL = """
-SELECT id, seq, round_number, role, text, timestamp, word_count FROM (
-  SELECT id, seq, round_number, role, text, timestamp, word_count, created_at
+SELECT id, seq, round_number, role, text, timestamp, word_count, revision FROM (
+  SELECT id, seq, round_number, role, text, timestamp, word_count, revision, created_at
   FROM voice_transcripts WHERE session_id = $1
   ORDER BY created_at DESC, seq DESC NULLS LAST LIMIT $2
 ) t ORDER BY created_at, seq NULLS FIRST

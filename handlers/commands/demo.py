@@ -2,10 +2,14 @@
 
 Starts the gateway in-process (embedded PostgreSQL unless `DATABASE_URL` is set, seed data
 loaded), creates an interview for the seeded persona and scenario the transcript was written
-for through the REST API, prints the interviewer panel URL, and replays the transcript with
-the reference candidate client. A person watches the Say Meter move, presses Apply, and sees
-the command arrive in the candidate output below. Ctrl-C stops the client, then the gateway,
-then the database, without a traceback.
+for through the REST API, prints the interviewer panel URL and the candidate page URL, and
+replays the transcript with the reference candidate client. With `--page` nothing is replayed:
+the candidate page (`/candidate/{id}`) plays the call against a local scripted ElevenLabs
+conversation server (started here for the offline voice provider, ELEVENLABS_CONVERSATION_URL
+pointed at it), so the whole loop runs in a browser: candidate page, fake ElevenLabs, gateway,
+panel, and Apply back into the conversation. A person watches the Say Meter move, presses
+Apply, and sees the command arrive in the candidate output below. Ctrl-C stops the client,
+then the gateway, then the database, without a traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from gateway.auth import Role, issue_token
 from gateway.login import issue_login_token, login_url
 from gateway.settings import Settings, SettingsError, load_settings
 from handlers.commands.simulate import DEFAULT_TRANSCRIPT
+from handlers.scripted_conversation import FakeConversationServer, load_script
 from handlers.server import run_server
 from storage.database import database
 
@@ -60,6 +65,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--rate", type=float, default=1.0, help="messages per second (default 1)")
     p.add_argument("--port", type=int, default=None, help="port (default GATEWAY_PORT or 8080)")
     p.add_argument("--host", default=None, help="interface (default GATEWAY_HOST or 127.0.0.1)")
+    p.add_argument(
+        "--page",
+        action="store_true",
+        help="no replay: open the candidate page URL and press Start call (the local "
+        "conversation server plays the transcript)",
+    )
     p.set_defaults(func=run)
 
 
@@ -81,7 +92,12 @@ def _say(line: str = "") -> None:
 
 
 def _banner(
-    created: dict[str, Any], transcript: Path, rate: float, sign_in: str | None = None
+    created: dict[str, Any],
+    transcript: Path,
+    rate: float,
+    candidate_url: str | None,
+    page: bool,
+    sign_in: str | None = None,
 ) -> None:
     rule = "=" * 78
     _say(rule)
@@ -98,13 +114,41 @@ def _banner(
         _say("")
         _say(f"   {sign_in}")
         _say("")
+    if candidate_url is not None:
+        _say(" The candidate page (press Start call: a local scripted ElevenLabs plays the call):")
+        _say("")
+        _say(f"   {candidate_url}")
+        _say("")
+    if page:
+        _say(f" The candidate page plays {transcript} at {rate:g} message(s)/s.")
+        _say(" The Say Meter updates every 10 messages; press Apply on a suggestion and watch it")
+        _say(" arrive on the candidate page as steering. Ctrl-C stops.")
+        _say(rule)
+        return
     _say(f" Replaying {transcript} at {rate:g} message(s)/s as the candidate.")
     _say(" The Say Meter updates every 10 messages; press Apply on a suggestion and watch")
     _say(" the command arrive below as an ElevenLabs contextual_update. Ctrl-C stops.")
     _say(rule)
 
 
-async def _demo(settings: Settings, dsn: str, transcript: Path, rate: float) -> int:
+async def _demo(
+    settings: Settings, dsn: str, transcript: Path, rate: float, page: bool = False
+) -> int:
+    conversations: FakeConversationServer | None = None
+    if settings.voice_agent_provider == "offline" and not settings.elevenlabs_conversation_url:
+        conversations = FakeConversationServer(load_script(transcript), interval_s=1 / rate)
+        await conversations.start()
+        settings = settings.model_copy(
+            update={"elevenlabs_conversation_url": conversations.ws_url}
+        )
+    try:
+        return await _run_demo(settings, dsn, transcript, rate, page)
+    finally:
+        if conversations is not None:
+            await conversations.stop()
+
+
+async def _run_demo(settings: Settings, dsn: str, transcript: Path, rate: float, page: bool) -> int:
     messages = load_transcript(transcript)
     persona_name, scenario_name = _transcript_cast(transcript)
     stop = asyncio.Event()  # run_server sets it on SIGINT/SIGTERM
@@ -130,7 +174,20 @@ async def _demo(settings: Settings, dsn: str, transcript: Path, rate: float) -> 
         link = login_url(
             settings.public_url or base, issue_login_token(settings.secret(), Role.ADMIN)
         )
-        _banner(created, transcript, rate, link)
+        sid, candidate_token = created["session_id"], created["candidate_token"]
+        candidate_url = f"{base}/candidate/{sid}?token={candidate_token}"
+        _banner(
+            created, transcript, rate,
+            candidate_url if settings.elevenlabs_conversation_url else None, page, link,
+        )
+        if page:
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({server, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if server.done():
+                server.result()
+            _say("stopping: gateway, conversation server, database")
+            return 0
         simulator = Simulator(
             "ws" + base.removeprefix("http"),
             str(created["session_id"]),
@@ -185,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         load_transcript(args.transcript)  # fail before starting a database
         with database(settings.database_url, settings.pgdata) as dsn:
-            return asyncio.run(_demo(settings, dsn, args.transcript, args.rate))
+            return asyncio.run(_demo(settings, dsn, args.transcript, args.rate, args.page))
     except (DemoError, InterviewSetupError, SimulatorError) as err:
         print(f"interview-gateway: error: {err}", file=sys.stderr)
         return 1

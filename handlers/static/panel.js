@@ -227,6 +227,9 @@ function apply(event) {
       addLine(event);
       setMessageCount(event.message_count);
       break;
+    case "transcript_updated":
+      updateLine(event);
+      break;
     case "analysis":
       if (event.rubric && Array.isArray(event.rubric.factors)) state.rubric = event.rubric.factors;
       state.history.push({
@@ -620,10 +623,21 @@ function addLine(line) {
     el("time", { class: "time", datetime: line.timestamp || "" }, clock(line.timestamp)),
     el("span", { class: "text" }, line.text),
   );
+  if (line.revision) item.dataset.revision = String(line.revision);
   list.append(item);
   while (list.childElementCount > MAX_LINES) list.firstElementChild.remove();
   if (following) list.scrollTop = list.scrollHeight;
   else $("jump-latest").hidden = false;
+}
+
+// A correction (`transcript_updated`): the line's text is replaced in place; the text it replaced
+// stays readable as the line's tooltip.
+function updateLine(event) {
+  const item = [...$("transcript").children].find((li) => li.dataset.messageId === event.message_id);
+  if (!item) return; // not shown (scrolled out): a later snapshot has the corrected text
+  item.querySelector(".text").textContent = event.text;
+  item.dataset.revision = String(event.revision);
+  item.title = `corrected; was: ${event.previous_text}`;
 }
 
 function wireTranscriptScroll() {

@@ -137,10 +137,12 @@ async def test_a_call_on_the_candidate_page_is_stored_shown_corrected_and_steere
         "The interviewer ended the call."
     )
     assert conv.ended == "client_closed"  # the page hung up, as the SDK's endSession does
-    delivered = await pool.fetchval(
-        "SELECT count(*) FROM voice_commands WHERE session_id = $1 AND delivered_at IS NOT NULL",
-        uuid.UUID(sid),
+    delivered_sql = (
+        "SELECT count(*) FROM voice_commands WHERE session_id = $1 AND delivered_at IS NOT NULL"
     )
+    async with asyncio.timeout(10):  # the end_call's ack follows the hang-up
+        while (delivered := await pool.fetchval(delivered_sql, uuid.UUID(sid))) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     assert delivered == 2
     await page.screenshot(path=str(output_dir / "candidate-page-ended.png"), full_page=True)
 

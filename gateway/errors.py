@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     VALIDATION_ERROR = "validation_error"
+    INVALID_FRAME = "invalid_frame"  # valid at the edge, refused by the database: do not resend
     INVALID_JSON = "invalid_json"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         4, ge=1, le=256, validation_alias=_env("ANALYSIS_CONCURRENCY")
     )
     analysis_workers: int = Field(2, ge=1, le=64, validation_alias=_env("ANALYSIS_WORKERS"))
+    analysis_sweep_s: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_env("ANALYSIS_SWEEP_SECONDS")
+    )
+    analysis_lease_s: float = Field(
+        60.0, ge=1, le=3600, validation_alias=_env("ANALYSIS_LEASE_SECONDS")
+    )
     analysis_weights: dict[str, dict[str, float]] = Field(
         default_factory=dict, validation_alias=_env("ANALYSIS_WEIGHTS")
     )
@@ -99,6 +105,9 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
     )
     commit_in_flight: int = Field(3, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
+    max_clock_skew_s: float = Field(
+        86_400.0, gt=0, le=10 * 365 * 86_400, validation_alias=_env("MAX_CLOCK_SKEW_SECONDS")
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -139,23 +148,42 @@ def _describe(err: ValidationError) -> str:
     return f"{name}: {first.get('msg', 'invalid value')}"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(*, create_secret: bool = True, **overrides: object) -> Settings:
     """Read settings and resolve the signing secret.
 
     Without `GATEWAY_JWT_SECRET` a random secret is generated once and kept in the data
-    directory, so `interview-gateway token` and `serve` agree across runs.
+    directory, so `interview-gateway token` and `serve` agree across runs. A command that only
+    signs (`token`) passes `create_secret=False`: a secret it made up would sign tokens no
+    server accepts, so it fails instead, saying where it looked.
     """
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
         raise SettingsError(_describe(err)) from None
-    if settings.jwt_secret is None:
+    if settings.jwt_secret is None and not create_secret:
+        settings.jwt_secret = SecretStr(_existing_secret(settings.data_dir))
+    elif settings.jwt_secret is None:
         settings.jwt_secret = SecretStr(_stored_secret(settings.data_dir))
     elif len(settings.jwt_secret.get_secret_value()) < 32:
         raise SettingsError("GATEWAY_JWT_SECRET: must be at least 32 characters")
     if settings.db_pool_min > settings.db_pool_max:
         raise SettingsError("DB_POOL_MIN: must not exceed DB_POOL_MAX")
     return settings
+
+
+def _existing_secret(data_dir: Path) -> str:
+    path = data_dir / "jwt_secret"
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        value = ""
+    if len(value) < 32:
+        raise SettingsError(
+            f"no signing secret: GATEWAY_JWT_SECRET is not set and {path.resolve()} "
+            "does not hold one (GATEWAY_DATA_DIR); set the server's GATEWAY_JWT_SECRET, "
+            "or run this where the server keeps its data directory"
+        )
+    return value
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, ValidationError
 
@@ -149,16 +149,30 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     return await _read(request, model)
 
 
+class ClientGone(GatewayError):
+    """The client hung up before its body arrived: nobody is left to answer (logged at info)."""
+
+    status = 400
+    default_code = ErrorCode.INVALID_JSON
+
+
 async def _read(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except (ConnectionError, ClientPayloadError) as err:
+        log.info("%s %s: client went away mid-body (%s)", request.method, request.path, err)
+        raise ClientGone("request body incomplete: the client hung up") from None
     if not raw:
         raise BadRequestError("request body is empty; expected a JSON object")
     try:
-        data = orjson.loads(raw)
+        orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise BadRequestError(f"malformed JSON: {err}") from None
     try:
-        return model.model_validate(data)
+        # Strict: JSON types are not coerced (`"12"`, `true` or `1e2` for an integer, `0` for
+        # a boolean are refused); strings still stand for UUIDs and date-times, as JSON has no
+        # type of its own for them.
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as err:
         raise InvalidInputError(
             "request body failed validation", details=validation_details(err)

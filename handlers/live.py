@@ -33,7 +33,13 @@ from storage import commands as command_store
 from storage.events import EventRow, bump_counters, insert_events
 from storage.live import Snapshot, ensure_counters, load_session_row, load_snapshot
 from storage.pool import Conn
-from storage.transcripts import FrameOutcome, FrameResult, NewFrame, insert_frames, recent_lines
+from storage.transcripts import (
+    FrameOutcome,
+    FrameResult,
+    NewFrame,
+    insert_frames_isolating,
+    recent_lines,
+)
 
 __all__ = ["ApplyOutcome", "FrameRejected", "LiveService"]
 
@@ -277,7 +283,7 @@ class LiveService:
 
     async def _store(self, batch: list[_Pending]) -> list[FrameResult]:
         async with self.pool.acquire() as conn:
-            return await insert_frames(conn, [p.frame for p in batch])
+            return await insert_frames_isolating(conn, [p.frame for p in batch])
 
     async def _deliver(self, batch: list[_Pending], results: list[FrameResult]) -> None:
         """Committed: publish in event order, feed the hub's windows, trigger analyses."""

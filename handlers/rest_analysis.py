@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from analysis.models import band_for
 from gateway.api_models import Blueprint
@@ -21,6 +21,7 @@ from gateway.errors import (
     UnavailableError,
     UpstreamError,
 )
+from gateway.instants import check_storable
 from gateway.scheduler import Trigger
 from handlers.analysis_runner import MIN_LINES, RunOutcome
 from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
@@ -41,6 +42,8 @@ __all__ = [
 api = ApiRoutes()
 
 Band = Literal["green", "yellow", "red"]
+# A query bound PostgreSQL takes and Python reads back (see gateway/instants.py).
+Bound = Annotated[AwareDatetime, AfterValidator(check_storable)]
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -141,8 +144,8 @@ class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     blueprint: Blueprint | None = None
-    since: AwareDatetime | None = Field(None, description="suggestions made at or after")
-    until: AwareDatetime | None = Field(None, description="suggestions made before")
+    since: Bound | None = Field(None, description="suggestions made at or after")
+    until: Bound | None = Field(None, description="suggestions made before")
 
 
 class StatsRow(BaseModel):

@@ -21,6 +21,7 @@ from gateway.errors import (
     NotFoundError,
     UnavailableError,
 )
+from gateway.instants import check_recent, check_storable
 from handlers.api import ApiRoutes, add_api_routes, model_response
 from handlers.http import read_model, require
 from handlers.keys import LIVE, SETTINGS
@@ -41,7 +42,9 @@ class TranscriptIn(BaseModel):
     round_number: int = Field(1, ge=1, le=100)
     role: Literal["user", "assistant"]
     text: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(no_nul)]
-    timestamp: datetime | None = None
+    timestamp: Annotated[datetime, AfterValidator(check_storable)] | None = Field(
+        None, description="within MAX_CLOCK_SKEW_SECONDS of the server's clock"
+    )
     seq: int | None = Field(None, ge=1, le=2_000_000_000)
 
 
@@ -82,6 +85,16 @@ async def post_transcript(request: web.Request) -> web.Response:
             code=ErrorCode.TEXT_TOO_LONG,
             details=[{"loc": "text", "message": f"at most {limit} characters", "type": "too_long"}],
         )
+    skew = (
+        check_recent(body.timestamp, request.app[SETTINGS].max_clock_skew_s)
+        if body.timestamp is not None
+        else None
+    )
+    if skew is not None:
+        raise InvalidInputError(
+            f"timestamp {skew}",
+            details=[{"loc": "timestamp", "message": skew, "type": "clock_skew"}],
+        )
     live = request.app[LIVE]
     state = await live.hub.acquire(body.session_id)
     if state is None:
@@ -101,6 +114,11 @@ async def post_transcript(request: web.Request) -> web.Response:
     if result.outcome is FrameOutcome.CONFLICT:
         raise ConflictError(
             f"seq {body.seq} was already stored with other content", code=ErrorCode.SEQ_CONFLICT
+        )
+    if result.outcome is FrameOutcome.INVALID:
+        raise InvalidInputError(
+            f"the database refused this message ({result.reason}); do not resend it",
+            code=ErrorCode.INVALID_FRAME,
         )
     if result.outcome is FrameOutcome.REFUSED:
         raise GoneError("session is not active; nothing was stored")

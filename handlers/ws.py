@@ -324,6 +324,14 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
             )
         elif result.outcome in (FrameOutcome.STORED, FrameOutcome.DUPLICATE):
             conn.ack(encode_ack(frame.seq, result))
+        elif result.outcome is FrameOutcome.INVALID:  # counts toward the abuse close
+            guard.refuse(
+                ProtocolError(
+                    ErrorCode.INVALID_FRAME,
+                    f"frame refused by the database ({result.reason}); do not resend it",
+                    ref,
+                )
+            )
         elif result.outcome is FrameOutcome.CONFLICT:
             conn.error(
                 ErrorCode.SEQ_CONFLICT,
@@ -349,7 +357,11 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
             await live.presence(sid, True)
             async for raw in _texts(ws, conn, guard):
                 try:
-                    frame = decode_candidate(raw, max_text_chars=settings.max_text_chars)
+                    frame = decode_candidate(
+                        raw,
+                        max_text_chars=settings.max_text_chars,
+                        max_clock_skew_s=settings.max_clock_skew_s,
+                    )
                 except ProtocolError as perr:
                     if not guard.refuse(perr):
                         break
@@ -444,6 +456,9 @@ async def _panel_frame(
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
         log.warning("panel frame failed for %s: %s", state.session_id, err)
         conn.error(ErrorCode.UNAVAILABLE, "database unavailable; try again", ref)
+    except Exception:  # no frame may kill the socket's handler: answer and keep serving
+        log.exception("panel frame failed for %s", state.session_id)
+        conn.error(ErrorCode.INTERNAL, "internal error handling this frame", ref)
 
 
 def setup(app: web.Application) -> None:

@@ -40,6 +40,7 @@ from gateway.scheduler import AnalysisScheduler, Trigger
 from gateway.settings import Settings, SettingsError
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
 from handlers.live import LiveService
+from services.analysis_debt import AnalysisLedger
 from storage.analysis import (
     NewRun,
     NewSuggestion,
@@ -155,6 +156,12 @@ class AnalysisRunner:
         self.analyzer_name = analyzer_name
         self.retry_after_s = retry_after_s
         self._analyze = analyze
+        self.ledger = AnalysisLedger(
+            live.pool,
+            every=settings.analysis_every,
+            lease_s=settings.analysis_lease_s,
+            sweep_s=settings.analysis_sweep_s,
+        )
         self._feedback: dict[str, tuple[float, str | None]] = {}
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
         # A failed run arms one automatic retry; any later run of the session supersedes it.
@@ -174,6 +181,10 @@ class AnalysisRunner:
             pending_retry.cancel()  # this run is the retry
         started = time.perf_counter()
         outcome: RunOutcome
+        if not await self.ledger.claim(trigger, run_id):  # the boundary is durable (0010)
+            outcome = RunOutcome(run_id, skipped="covered or running elsewhere")
+            self._log(trigger, outcome, time.perf_counter() - started)
+            return outcome
         try:
             outcome = await self._run(trigger, run_id)
         except asyncio.CancelledError:
@@ -185,6 +196,8 @@ class AnalysisRunner:
             outcome = await self._failed(
                 trigger, run_id, "internal_error", f"analysis failed ({type(err).__name__})"
             )
+        covered = outcome.event["message_count"] if outcome.event is not None else 0
+        await self.ledger.settle(trigger, run_id, covered)
         elapsed = time.perf_counter() - started
         _run_seconds.observe(elapsed)
         self._log(trigger, outcome, elapsed)
@@ -461,10 +474,13 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = AnalysisRunner(live, settings, analyze, name)
     app[ANALYSIS] = runner
     live.on_trigger = runner.scheduler.trigger
+    sweep = loop.create_task(runner.ledger.sweep_forever(runner.scheduler.trigger))
     log.info("analysis engine ready: %s", name)
     try:
         yield
     finally:
+        sweep.cancel()
+        await asyncio.gather(sweep, return_exceptions=True)
         live.on_trigger = None
         await runner.close()
         if executor is not None:

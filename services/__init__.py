@@ -1,0 +1,1 @@
+"""Use cases: what the gateway does, between the edge (handlers) and storage."""

@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "token",
         help="print a signed bearer token (JWT, HS256)",
-        description="Print a token signed with GATEWAY_JWT_SECRET (or the data dir secret).",
+        description="Print a token signed with GATEWAY_JWT_SECRET, else with the secret the "
+        "server keeps in GATEWAY_DATA_DIR; never makes a secret up.",
     )
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--session", help="interview session id (required for candidate/interviewer)")
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(create_secret=False)
     session_id: uuid.UUID | None = None
     if args.session:
         try:

@@ -34,6 +34,7 @@ __all__ = [
     "decode_panel",
     "encode",
     "encode_error",
+    "wrong_round",
 ]
 
 PROTOCOL_VERSION = 1
@@ -224,6 +225,16 @@ def decode_panel(raw: str | bytes) -> ApplyFrame | DismissFrame | ManualCommandF
     ):
         raise ProtocolError(ErrorCode.VALIDATION_ERROR, "payload is too large", ref)
     return frame
+
+
+def wrong_round(frame: TranscriptFrame, current: int) -> ProtocolError:
+    """A transcript frame for a round other than the session's (it would be stored where no
+    panel, `hello.last_seq` or analysis looks)."""
+    return ProtocolError(
+        ErrorCode.WRONG_ROUND,
+        f"round_number: this session is in round {current}, not {frame.round_number}",
+        frame.ref or str(frame.seq),
+    )
 
 
 def _default(value: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -156,12 +157,21 @@ class ClientGone(GatewayError):
     default_code = ErrorCode.INVALID_JSON
 
 
+class BodyTimeout(GatewayError):
+    status = 408
+    default_code = ErrorCode.REQUEST_TIMEOUT
+
+
 async def _read(request: web.Request, model: type[M]) -> M:
     try:
-        raw = await request.read()
+        async with asyncio.timeout(request.app[SETTINGS].http_body_timeout_s):
+            raw = await request.read()
     except (ConnectionError, ClientPayloadError) as err:
         log.info("%s %s: client went away mid-body (%s)", request.method, request.path, err)
         raise ClientGone("request body incomplete: the client hung up") from None
+    except TimeoutError:
+        log.info("%s %s: request body too slow; closing", request.method, request.path)
+        raise BodyTimeout("request body not received within HTTP_BODY_TIMEOUT") from None
     if not raw:
         raise BadRequestError("request body is empty; expected a JSON object")
     try:

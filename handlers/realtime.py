@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.admission import Admission, AdmissionLimits
 from gateway.bus import LocalBus
 from gateway.errors import CloseCode
 from gateway.metrics import REGISTRY
 from handlers import looplag, ws
-from handlers.keys import CONNECTIONS, DSN, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
+from handlers.keys import ADMISSION, CONNECTIONS, DSN, LIVE, POOL, SESSION_ENDED_HOOKS, SETTINGS
 from handlers.live import LiveService
 from handlers.pgbus import PostgresBus
 
@@ -79,6 +80,7 @@ async def _on_shutdown(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     """Call after the pool's cleanup context is registered (the live service needs the pool)."""
     app[CONNECTIONS] = set()
+    app[ADMISSION] = Admission(AdmissionLimits.from_settings(app[SETTINGS]))
     app.cleanup_ctx.append(_live_ctx)
     app.cleanup_ctx.append(looplag.sampler_ctx)
     app.on_shutdown.append(_on_shutdown)

@@ -101,6 +101,14 @@ async def post_transcript(request: web.Request) -> web.Response:
         raise NotFoundError("session not found")
     if state.ended:
         raise GoneError("session has ended")
+    if body.round_number != state.round_number:  # stored where nothing would look for it
+        raise InvalidInputError(
+            f"round_number: this session is in round {state.round_number}",
+            code=ErrorCode.WRONG_ROUND,
+            details=[
+                {"loc": "round_number", "message": "not the session's round", "type": "round"}
+            ],
+        )
     frame = NewFrame(
         body.session_id, body.round_number, body.seq, body.role, body.text, body.timestamp
     )

@@ -14,13 +14,14 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from aiohttp import WSMsgType, web
 
+from gateway.admission import token_key
 from gateway.auth import Role
 from gateway.batcher import BatcherClosed
 from gateway.errors import (
@@ -47,12 +48,14 @@ from gateway.protocol import (
     decode_panel,
     encode,
     encode_error,
+    wrong_round,
 )
 from gateway.ratelimit import Abuse, TokenBucket
 from gateway.scheduler import Trigger
 from gateway.settings import Settings
+from handlers.forwarded import client_address, own_origin
 from handlers.http import parse_uuid, require
-from handlers.keys import CONNECTIONS, LIVE, SETTINGS
+from handlers.keys import ADMISSION, CONNECTIONS, LIVE, SETTINGS
 from handlers.live import LiveService
 from storage.live import last_seq
 from storage.transcripts import FrameOutcome, FrameResult, NewFrame
@@ -88,6 +91,7 @@ class Connection:
     expiry: asyncio.TimerHandle | None = None
     transport: Any = None
     acks: list[bytes] = field(default_factory=list)
+    leave: Callable[[], None] | None = None  # gives the admission slot back
 
     def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
@@ -174,6 +178,9 @@ class Connection:
 
 async def _release(request: web.Request, conn: Connection) -> None:
     request.app[CONNECTIONS].discard(conn)
+    if conn.leave is not None:
+        conn.leave()
+        conn.leave = None
     await conn.finish()
 
 
@@ -263,8 +270,7 @@ def _check_origin(request: web.Request, settings: Settings) -> None:
     if origin is None:
         return  # not a browser
     origin = origin.rstrip("/")
-    own = f"{request.scheme}://{request.host}"
-    if origin == own or origin in settings.allowed_origins:
+    if origin.lower() == own_origin(request, settings) or origin in settings.allowed_origins:
         return
     raise ForbiddenError(f"origin {origin} is not allowed")
 
@@ -279,6 +285,9 @@ async def _accept(
     session_id = parse_uuid(request.match_info["session_id"], "session")
     claims = require(request, role, session_id=session_id, allow_query=True)
     _check_origin(request, settings)
+    admission = request.app[ADMISSION]
+    key = token_key(claims)
+    admission.connect(key, client_address(request, settings))  # 429 over the connect rates
     if live.hub.closing:
         raise UnavailableError("gateway is shutting down; reconnect")
     state = await live.hub.acquire(session_id)
@@ -297,7 +306,13 @@ async def _accept(
     conn.start(settings.outbox_max, claims.expires_at, request.transport)
     request.app[CONNECTIONS].add(conn)
     _connections.inc(1, kind)
-    guard = Guard(conn, TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
+    within_cap = admission.join(key, kind)
+    conn.leave = functools.partial(admission.leave, key, kind)
+    # The token's frame bucket, shared across its connections: reconnecting does not refill it.
+    guard = Guard(conn, admission.frame_bucket(key))
+    if not within_cap:
+        conn.error(ErrorCode.TOO_MANY_CONNECTIONS, "too many panel sockets for this token")
+        conn.close_soon(CloseCode.TOO_MANY_CONNECTIONS, "too many panel sockets for this token")
     return state, live, conn, guard
 
 
@@ -367,6 +382,10 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                         break
                     continue
                 if isinstance(frame, TranscriptFrame):
+                    if frame.round_number != state.round_number:  # documented in protocol.md
+                        if not guard.refuse(wrong_round(frame, state.round_number)):
+                            break
+                        continue
                     while unacked >= MAX_UNACKED:
                         room.clear()
                         await room.wait()

@@ -6,7 +6,7 @@ import argparse
 import uuid
 
 from gateway.auth import Role, issue_token
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import SettingsError, load_signing_settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(create_secret=False)
+    settings = load_signing_settings()
     session_id: uuid.UUID | None = None
     if args.session:
         try:

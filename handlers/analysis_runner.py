@@ -12,7 +12,6 @@ touched. Register it after `realtime.setup(app)` (it needs the live service).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -41,6 +40,7 @@ from gateway.settings import Settings, SettingsError
 from handlers.keys import ANALYSIS, ANALYSIS_RETRY, LIVE, SETTINGS
 from handlers.live import LiveService
 from services.analysis_debt import AnalysisLedger
+from services.worker_watch import init_worker
 from storage.analysis import (
     NewRun,
     NewSuggestion,
@@ -142,6 +142,15 @@ def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> li
 class AnalysisRunner:
     """One run per trigger: window -> analyzer -> rows + events in one transaction -> panels."""
 
+    def analysis_state(self) -> str:
+        """For /readyz: `warming` while the offline pool starts, `failed` if that failed."""
+        task = self.warming
+        if task is None or not task.done():
+            return "ready" if task is None else "warming"
+        if task.cancelled() or task.exception() is not None:
+            return "failed"
+        return "ready"
+
     def __init__(
         self,
         live: LiveService,
@@ -164,6 +173,7 @@ class AnalysisRunner:
         )
         self._feedback: dict[str, tuple[float, str | None]] = {}
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
+        self.warming: asyncio.Task[None] | None = None  # the offline pool's warm-up, if any
         # A failed run arms one automatic retry; any later run of the session supersedes it.
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
 
@@ -382,13 +392,6 @@ def _mp_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _lower_priority() -> None:
-    """Analysis workers yield the CPU to the event loop and PostgreSQL (`nice` 10): a burst of
-    analyses may take longer, but never delays ingest or fan-out."""
-    with contextlib.suppress(OSError):
-        os.nice(10)
-
-
 class OfflinePool:
     """The offline analyzer's worker processes, rebuilt if one dies.
 
@@ -401,8 +404,12 @@ class OfflinePool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        # Workers yield the CPU (`nice` 10) and exit when this process dies (even by SIGKILL).
         return ProcessPoolExecutor(
-            self._workers, mp_context=_mp_context(), initializer=_lower_priority
+            self._workers,
+            mp_context=_mp_context(),
+            initializer=init_worker,
+            initargs=(os.getpid(),),
         )
 
     async def analyze(
@@ -441,6 +448,7 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     # Validate every weight override now: a typo fails startup, not one track's first run.
     rubric_for("sales", settings.analysis_weights or None)
     executor: OfflinePool | None = None
+    warming: asyncio.Task[None] | None = None
     client: openai.AsyncOpenAI | None = None
     analyze: Analyze
     if settings.effective_analyzer == "openai":
@@ -462,16 +470,12 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         offline = OfflinePool(settings.analysis_workers)
         executor = offline
         analyze = offline.analyze
-        warm = rubric_for("sales")
-        try:
-            await asyncio.gather(
-                *(analyze(_WARM_WINDOW, warm, "en", None) for _ in range(settings.analysis_workers))
-            )
-        except BaseException:
-            offline.shutdown(wait=False)
-            raise
+        # Warm the workers (start them, import the analyzer) in the background: the gateway
+        # listens meanwhile, a run submitted now just waits its turn, /readyz says "warming".
+        warming = loop.create_task(_warm(analyze, settings.analysis_workers), name="warm-up")
         name = "offline"
     runner = AnalysisRunner(live, settings, analyze, name)
+    runner.warming = warming
     app[ANALYSIS] = runner
     live.on_trigger = runner.scheduler.trigger
     sweep = loop.create_task(runner.ledger.sweep_forever(runner.scheduler.trigger))
@@ -480,13 +484,26 @@ async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         sweep.cancel()
-        await asyncio.gather(sweep, return_exceptions=True)
+        if warming is not None:
+            warming.cancel()
+        await asyncio.gather(sweep, *([warming] if warming else []), return_exceptions=True)
         live.on_trigger = None
         await runner.close()
         if executor is not None:
             await loop.run_in_executor(None, executor.shutdown)
         if client is not None:
             await client.close()
+
+
+async def _warm(analyze: Analyze, workers: int) -> None:
+    started = time.perf_counter()
+    warm = rubric_for("sales")
+    try:
+        await asyncio.gather(*(analyze(_WARM_WINDOW, warm, "en", None) for _ in range(workers)))
+    except Exception as err:  # a broken pool is rebuilt by the next run
+        log.warning("offline analyzer warm-up failed: %s", err)
+        raise
+    log.info("offline analyzer warm (%d workers) in %.2f s", workers, time.perf_counter() - started)
 
 
 def setup(app: web.Application) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
@@ -122,6 +123,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        # The database went away mid-request (a restart, a failover): retryable, not a bug.
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, err)
+        return _error_response(503, ErrorCode.UNAVAILABLE, "database unavailable; retry")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(500, ErrorCode.INTERNAL, "internal error")

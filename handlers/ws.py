@@ -404,6 +404,11 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
                         )
                 elif isinstance(frame, CommandAckFrame):
                     await live.command_delivered(sid, frame.command_id)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        # After the upgrade an HTTP error cannot be sent: close, so the client reconnects now
+        # rather than waiting on a socket nobody serves.
+        log.warning("candidate socket for %s: database unavailable: %s", sid, err)
+        conn.close_soon(CloseCode.INTERNAL_ERROR, "database unavailable; reconnect")
     finally:
 
         async def leave() -> None:
@@ -449,6 +454,9 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
                 except ProtocolError as perr:
                     if not guard.refuse(perr):
                         break
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        log.warning("panel socket for %s: database unavailable: %s", sid, err)
+        conn.close_soon(CloseCode.INTERNAL_ERROR, "database unavailable; reconnect")
     finally:
         await _to_the_end(_release(request, conn))
     return ws

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import random
 import re
 import signal
 import socket
@@ -51,6 +52,15 @@ def gateway_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+async def until(condition: Callable[[], bool], within: float, step: float = 0.01) -> bool:
+    """Poll `condition` every `step` seconds for up to `within`; whether it came true."""
+    for _ in range(max(1, int(within / step))):
+        if condition():
+            return True
+        await asyncio.sleep(step)
+    return condition()
 
 
 def descendants(pid: int) -> set[int]:
@@ -187,6 +197,7 @@ class StreamingCandidate:
     connections: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     closes: list[int | None] = field(default_factory=list)
+    refusals: list[int] = field(default_factory=list)  # HTTP statuses of refused connects
     on_ack: Callable[[int], None] | None = None
     _next: int = 1
 
@@ -205,8 +216,10 @@ class StreamingCandidate:
     async def run(self, within: float) -> None:
         url = f"{self.url.replace('http', 'ws', 1)}/ws/candidate/{self.session_id}"
         headers = {"Authorization": f"Bearer {self.token}"}
+        delay = 0.05  # capped exponential backoff with jitter, as the simulator does
         async with asyncio.timeout(within):
             while not self.done:
+                greeted = self.connections
                 try:
                     async with connect(
                         url, additional_headers=headers, open_timeout=5, close_timeout=1
@@ -215,10 +228,14 @@ class StreamingCandidate:
                         await self._converse(ws)
                 except ConnectionClosed as err:
                     self.closes.append(err.rcvd.code if err.rcvd is not None else None)
-                except (OSError, TimeoutError, InvalidStatus, WebSocketException):
+                except InvalidStatus as err:
+                    self.refusals.append(err.response.status_code)
+                except (OSError, TimeoutError, WebSocketException):
                     pass
-                if not self.done:
-                    await asyncio.sleep(0.05)
+                if self.done:
+                    break
+                delay = 0.05 if self.connections > greeted else min(0.4, delay * 2)
+                await asyncio.sleep(random.uniform(delay / 2, delay))
 
     async def _converse(self, ws: ClientConnection) -> None:
         hello = orjson.loads(await asyncio.wait_for(ws.recv(), 5))

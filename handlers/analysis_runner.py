@@ -201,6 +201,10 @@ class AnalysisRunner:
             raise
         except AnalysisError as err:
             outcome = await self._failed(trigger, run_id, err.reason, err.message)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            # The database went away mid-run (a restart): an ordinary failure, not a bug.
+            log.warning("analysis run %s for %s: database unavailable: %s", run_id, sid, err)
+            outcome = await self._failed(trigger, run_id, "connection", "database unavailable")
         except Exception as err:
             log.exception("analysis run %s for session %s failed", run_id, sid)
             outcome = await self._failed(

@@ -127,7 +127,9 @@ SETUP_NOTES = [
     "The gateway is a separate process (`python -m gateway serve --port P --seed`) with "
     "`DATABASE_URL` pointing at a fresh database, `GATEWAY_JWT_SECRET` set by the bench (it "
     "signs the tokens), the offline analyzer and voice agent, `WS_RATE_PER_SECOND`/"
-    "`WS_RATE_BURST` lifted (the limiter is an abuse guard, not the thing measured) and "
+    "`WS_RATE_BURST` and the admission limits (`WS_CONNECTS_PER_MINUTE[_PER_ADDRESS]`, "
+    "`WS_PANELS_PER_TOKEN`, `MAX_CONNECTIONS_PER_ADDRESS`) lifted (abuse guards, not the thing "
+    "measured: the load generator is one address) and "
     "`ANALYSIS_EVERY=1000` except in the analysis benchmark. Other settings are the defaults "
     "(`DB_POOL_MAX=10`, `COMMIT_MAX_DELAY_MS=0`, `WS_OUTBOX_MAX=1024`).",
     "PostgreSQL: the embedded server in a temp dir (or a new database on `DATABASE_URL`), "

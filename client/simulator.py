@@ -315,8 +315,9 @@ class Simulator:
     """Drive a `CandidateProtocol` over a real socket until the transcript is delivered.
 
     `linger` keeps the call open that many seconds after the last ack so commands can still
-    arrive (None: until cancelled, as in the demo). `max_attempts` bounds consecutive failed
-    connection attempts before giving up.
+    arrive (None: until cancelled, as in the demo). Failed connects are retried with capped
+    exponential backoff and full jitter for `reconnect_for` seconds (a candidate's network can
+    blip for much longer than a few tries), or `max_attempts` consecutive failures if given.
     """
 
     def __init__(
@@ -328,7 +329,8 @@ class Simulator:
         *,
         rate: float = 2.0,
         linger: float | None = 2.0,
-        max_attempts: int = 8,
+        reconnect_for: float = 60.0,
+        max_attempts: int | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 10.0,
         out: Callable[[str], None] = print,
@@ -341,6 +343,7 @@ class Simulator:
         self.interval = 1.0 / rate
         self.linger = linger
         self.max_attempts = max_attempts
+        self.reconnect_for = reconnect_for
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.out = out
@@ -367,6 +370,8 @@ class Simulator:
 
     async def _run(self) -> str:
         failures = 0
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None  # when the current streak of failed connects began
         delays = iter(_backoff(self.backoff_base, self.backoff_cap))
         while True:
             self.protocol.connecting()
@@ -418,10 +423,19 @@ class Simulator:
                 self.protocol.disconnected()
             if greeted:
                 delays = iter(_backoff(self.backoff_base, self.backoff_cap))
+                failing_since = None
+            elif failing_since is None:
+                failing_since = loop.time()
             if self.protocol.phase is Phase.ENDED:
                 return "the interview ended"
-            if failures >= self.max_attempts:
-                raise SimulatorError(f"gave up after {failures} failed connection attempts")
+            failing_for = 0.0 if failing_since is None else loop.time() - failing_since
+            if failures and (
+                failing_for >= self.reconnect_for
+                or (self.max_attempts is not None and failures >= self.max_attempts)
+            ):
+                raise SimulatorError(
+                    f"gave up after {failures} failed connection attempts in {failing_for:.0f} s"
+                )
             await asyncio.sleep(next(delays))
 
     async def _converse(self, ws: ClientConnection) -> str | None:

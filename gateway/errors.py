@@ -4,6 +4,7 @@
     ├── AuthError                -- 401: missing, malformed, expired or forged token
     ├── ForbiddenError           -- 403: valid token, wrong role or wrong session
     ├── NotFoundError            -- 404: unknown id (also a malformed UUID)
+    ├── ConnectRefused           -- 429: too many connects (gateway/admission.py)
     ├── ConflictError            -- 409: the request contradicts current state
     ├── GoneError                -- 410: the session has ended
     ├── InvalidInputError        -- 422: validation failed (details carry field paths)
@@ -45,9 +46,11 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     VALIDATION_ERROR = "validation_error"
+    INVALID_FRAME = "invalid_frame"  # valid at the edge, refused by the database: do not resend
     INVALID_JSON = "invalid_json"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNKNOWN_TYPE = "unknown_type"
     TEXT_TOO_LONG = "text_too_long"
@@ -57,6 +60,8 @@ class ErrorCode(StrEnum):
     SEQ_CONFLICT = "seq_conflict"
     UNKNOWN_MESSAGE = "unknown_message"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    WRONG_ROUND = "wrong_round"
     SESSION_ENDED = "session_ended"
     UNAVAILABLE = "unavailable"
     UPSTREAM_ERROR = "upstream_error"
@@ -76,6 +81,7 @@ class CloseCode(IntEnum):
     SESSION_ENDED = 4000  # the interview ended; do not reconnect
     REPLACED = 4001  # a newer candidate connection for the same session took over
     TOKEN_EXPIRED = 4002  # the token expired while connected
+    TOO_MANY_CONNECTIONS = 4003  # this token holds WS_PANELS_PER_TOKEN panel sockets already
 
 
 class GatewayError(Exception):

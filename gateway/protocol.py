@@ -16,8 +16,10 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from gateway.errors import ErrorCode
+from gateway.instants import check_recent, check_storable
 
 __all__ = [
+    "DEFAULT_MAX_CLOCK_SKEW_S",
     "PROTOCOL_VERSION",
     "AnalyzeFrame",
     "ApplyFrame",
@@ -35,6 +37,7 @@ __all__ = [
     "decode_panel",
     "encode",
     "encode_error",
+    "wrong_round",
 ]
 
 PROTOCOL_VERSION = 1
@@ -50,9 +53,20 @@ def _storable(value: str) -> str:
 
 
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
-    if b"\\u0000" in orjson.dumps(value):
+    """Refuse what jsonb cannot hold (NUL) and what the encoder cannot write back out: orjson
+    parses 1024 levels of nesting but writes only 255 (a TypeError nothing above expects)."""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise ValueError("nests too deeply") from None
+    if b"\\u0000" in data:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+# A client's timestamp: an offset PostgreSQL keeps, an instant Python reads back (see
+# gateway/instants.py); how far from the server's clock is checked by `decode_candidate`.
+Timestamp = Annotated[datetime, AfterValidator(check_storable)]
 
 
 class _Frame(BaseModel):
@@ -68,7 +82,7 @@ class TranscriptFrame(_Frame):
     round_number: int = Field(1, ge=1, le=100)
     role: Literal["user", "assistant"]
     text: Annotated[str, Field(min_length=1), AfterValidator(_storable)]
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
 
 
 class TranscriptCorrectionFrame(_Frame):
@@ -185,20 +199,33 @@ def _validation(err: ValidationError, ref: str | None) -> ProtocolError:
     return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{loc}: {msg}", ref)
 
 
-def decode_candidate(raw: str | bytes, *, max_text_chars: int) -> CandidateInput:
+DEFAULT_MAX_CLOCK_SKEW_S = 86_400.0  # the MAX_CLOCK_SKEW_SECONDS default
+
+
+def decode_candidate(
+    raw: str | bytes,
+    *,
+    max_text_chars: int,
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S,
+) -> CandidateInput:
+    """Strict: JSON types are not coerced (`"seq": "12"`, `true` or `1e2` are refused)."""
     try:  # the hot path: a valid frame is parsed and validated in one pass by pydantic-core
-        frame = _CANDIDATE.validate_json(raw)
+        frame = _CANDIDATE.validate_json(raw, strict=True)
     except ValidationError:
         frame = _decode_candidate_slowly(raw)  # raises the ProtocolError that names the fault
-    if (
-        isinstance(frame, TranscriptFrame | TranscriptCorrectionFrame)
-        and len(frame.text) > max_text_chars
-    ):
-        raise ProtocolError(
-            ErrorCode.TEXT_TOO_LONG,
-            f"text is {len(frame.text)} characters; limit {max_text_chars}",
-            frame.ref or str(frame.seq),
-        )
+    if isinstance(frame, TranscriptFrame | TranscriptCorrectionFrame):
+        if len(frame.text) > max_text_chars:
+            raise ProtocolError(
+                ErrorCode.TEXT_TOO_LONG,
+                f"text is {len(frame.text)} characters; limit {max_text_chars}",
+                frame.ref or str(frame.seq),
+            )
+        if isinstance(frame, TranscriptFrame) and frame.timestamp is not None:
+            reason = check_recent(frame.timestamp, max_clock_skew_s)
+            if reason is not None:
+                raise ProtocolError(
+                    ErrorCode.VALIDATION_ERROR, f"timestamp: {reason}", frame.ref or str(frame.seq)
+                )
     return frame
 
 
@@ -206,7 +233,7 @@ def _decode_candidate_slowly(raw: str | bytes) -> CandidateInput:
     data, ref = _parse(raw)
     _check_type(data, _CANDIDATE_TYPES, _PANEL_TYPES, ref)
     try:
-        return _CANDIDATE.validate_python(data)
+        return _CANDIDATE.validate_json(raw, strict=True)
     except ValidationError as err:
         raise _validation(err, ref) from None
 
@@ -217,7 +244,7 @@ def decode_panel(
     data, ref = _parse(raw)
     _check_type(data, _PANEL_TYPES, _CANDIDATE_TYPES, ref)
     try:
-        frame = _PANEL.validate_python(data)
+        frame = _PANEL.validate_json(raw, strict=True)
     except ValidationError as err:
         raise _validation(err, ref) from None
     if (
@@ -226,6 +253,16 @@ def decode_panel(
     ):
         raise ProtocolError(ErrorCode.VALIDATION_ERROR, "payload is too large", ref)
     return frame
+
+
+def wrong_round(frame: TranscriptFrame, current: int) -> ProtocolError:
+    """A transcript frame for a round other than the session's (it would be stored where no
+    panel, `hello.last_seq` or analysis looks)."""
+    return ProtocolError(
+        ErrorCode.WRONG_ROUND,
+        f"round_number: this session is in round {current}, not {frame.round_number}",
+        frame.ref or str(frame.seq),
+    )
 
 
 def _default(value: object) -> object:

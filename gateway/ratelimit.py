@@ -30,6 +30,11 @@ class TokenBucket:
             return True
         return False
 
+    def full(self) -> bool:
+        """Refilled to its burst: indistinguishable from a new bucket."""
+        refilled = self._tokens + (self._clock() - self._last) * self._rate
+        return refilled >= self._burst
+
 
 class Abuse:
     """Counts refused or invalid frames in a sliding window; `strike()` says when to hang up."""

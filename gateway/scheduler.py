@@ -33,6 +33,7 @@ class TriggerReason(StrEnum):
     MANUAL = "manual"  # a panel's or REST request
     RETRY = "retry"  # the automatic retry after a failed run
     FINAL = "final"  # the call ended (REST end, end_call, or ANALYSIS_IDLE_SECONDS of silence)
+    OWED = "owed"  # a boundary whose run died with its process (services.analysis_debt sweep)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,16 @@ explicitly instead of relying on a prefix.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "load_settings", "load_signing_settings"]
 
 AnalyzerKind = Literal["auto", "openai", "offline"]
 VoiceAgentProvider = Literal["elevenlabs", "offline"]
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(12 * 3600, ge=60, validation_alias=_env("GATEWAY_TOKEN_TTL"))
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GATEWAY_ALLOWED_ORIGINS")
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GATEWAY_TRUSTED_PROXIES")
     )
     metrics_public: bool = Field(False, validation_alias=_env("GATEWAY_METRICS_PUBLIC"))
     bus: Literal["local", "postgres"] = Field("local", validation_alias=_env("GATEWAY_BUS"))
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
     analysis_idle_s: float = Field(
         20.0, ge=0, le=3600, validation_alias=_env("ANALYSIS_IDLE_SECONDS")
     )
+    analysis_sweep_s: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_env("ANALYSIS_SWEEP_SECONDS")
+    )
+    analysis_lease_s: float = Field(
+        60.0, ge=1, le=3600, validation_alias=_env("ANALYSIS_LEASE_SECONDS")
+    )
     analysis_weights: dict[str, dict[str, float]] = Field(
         default_factory=dict, validation_alias=_env("ANALYSIS_WEIGHTS")
     )
@@ -113,6 +124,24 @@ class Settings(BaseSettings):
     )
     ws_rate_per_s: float = Field(50.0, gt=0, validation_alias=_env("WS_RATE_PER_SECOND"))
     ws_rate_burst: int = Field(200, ge=1, validation_alias=_env("WS_RATE_BURST"))
+    ws_connects_per_minute: float = Field(
+        60.0, gt=0, le=60_000, validation_alias=_env("WS_CONNECTS_PER_MINUTE")
+    )
+    ws_connects_per_minute_per_address: float = Field(
+        600.0, gt=0, le=600_000, validation_alias=_env("WS_CONNECTS_PER_MINUTE_PER_ADDRESS")
+    )
+    ws_panels_per_token: int = Field(
+        10, ge=1, le=10_000, validation_alias=_env("WS_PANELS_PER_TOKEN")
+    )
+    max_connections_per_address: int = Field(
+        256, ge=1, le=1_000_000, validation_alias=_env("MAX_CONNECTIONS_PER_ADDRESS")
+    )
+    http_header_timeout_s: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_env("HTTP_HEADER_TIMEOUT")
+    )
+    http_body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("HTTP_BODY_TIMEOUT")
+    )
     outbox_max: int = Field(1024, ge=8, le=1_000_000, validation_alias=_env("WS_OUTBOX_MAX"))
     heartbeat_s: float = Field(20.0, gt=0, le=600, validation_alias=_env("WS_HEARTBEAT"))
     db_pool_min: int = Field(2, ge=1, le=100, validation_alias=_env("DB_POOL_MIN"))
@@ -124,12 +153,41 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
     )
     commit_in_flight: int = Field(3, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
+    max_clock_skew_s: float = Field(
+        86_400.0, gt=0, le=10 * 365 * 86_400, validation_alias=_env("MAX_CLOCK_SKEW_SECONDS")
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {proxy!r}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("must be an absolute http(s) URL, e.g. https://gateway.example")
         return value
 
     @property
@@ -178,17 +236,44 @@ def load_settings(**overrides: object) -> Settings:
     Without `GATEWAY_JWT_SECRET` a random secret is generated once and kept in the data
     directory, so `interview-gateway token` and `serve` agree across runs.
     """
+    return _load(overrides, create_secret=True)
+
+
+def load_signing_settings(**overrides: object) -> Settings:
+    """`load_settings` for a command that only signs (`token`): it never creates a secret, as
+    one it made up would sign tokens no server accepts; it fails saying where it looked."""
+    return _load(overrides, create_secret=False)
+
+
+def _load(overrides: dict[str, object], *, create_secret: bool) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
         raise SettingsError(_describe(err)) from None
-    if settings.jwt_secret is None:
+    if settings.jwt_secret is None and not create_secret:
+        settings.jwt_secret = SecretStr(_existing_secret(settings.data_dir))
+    elif settings.jwt_secret is None:
         settings.jwt_secret = SecretStr(_stored_secret(settings.data_dir))
     elif len(settings.jwt_secret.get_secret_value()) < 32:
         raise SettingsError("GATEWAY_JWT_SECRET: must be at least 32 characters")
     if settings.db_pool_min > settings.db_pool_max:
         raise SettingsError("DB_POOL_MIN: must not exceed DB_POOL_MAX")
     return settings
+
+
+def _existing_secret(data_dir: Path) -> str:
+    path = data_dir / "jwt_secret"
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        value = ""
+    if len(value) < 32:
+        raise SettingsError(
+            f"no signing secret: GATEWAY_JWT_SECRET is not set and {path.resolve()} "
+            "does not hold one (GATEWAY_DATA_DIR); set the server's GATEWAY_JWT_SECRET, "
+            "or run this where the server keeps its data directory"
+        )
+    return value
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -25,6 +25,7 @@ from typing import Protocol
 from gateway import frames
 from gateway.errors import CloseCode, ErrorCode
 from gateway.protocol import (
+    DEFAULT_MAX_CLOCK_SKEW_S,
     AnalyzeFrame,
     ApplyFrame,
     CandidateInput,
@@ -39,14 +40,15 @@ from gateway.protocol import (
     decode_panel,
     encode,
     encode_error,
+    wrong_round,
 )
 from gateway.ratelimit import Abuse, TokenBucket
 
 __all__ = [
     "MAX_BACKLOG",
     "MAX_UNACKED",
-    "Admission",
     "CandidateStream",
+    "FrameAdmission",
     "PanelAction",
     "PanelStream",
     "ResumePlan",
@@ -83,7 +85,7 @@ class Sink(Protocol):
 
 
 @dataclass(slots=True)
-class Admission:
+class FrameAdmission:
     """The rate limit, and the strike count that tells sustained abuse (close 1008) from a
     burst."""
 
@@ -94,7 +96,7 @@ class Admission:
 class _Stream:
     __slots__ = ("_admission", "_closing", "_stopped", "errors", "session_id", "sink")
 
-    def __init__(self, session_id: uuid.UUID, sink: Sink, admission: Admission) -> None:
+    def __init__(self, session_id: uuid.UUID, sink: Sink, admission: FrameAdmission) -> None:
         self.session_id = session_id
         self.sink = sink
         self._admission = admission
@@ -142,19 +144,32 @@ class _Stream:
 class CandidateStream(_Stream):
     """One candidate socket: validation, the unacked window, acks and the ordering rule."""
 
-    __slots__ = ("_max_text_chars", "_max_unacked", "room", "settled", "state", "unacked")
+    __slots__ = (
+        "_max_clock_skew_s",
+        "_max_text_chars",
+        "_max_unacked",
+        "_round_number",
+        "room",
+        "settled",
+        "state",
+        "unacked",
+    )
 
     def __init__(
         self,
         session_id: uuid.UUID,
         sink: Sink,
-        admission: Admission,
+        admission: FrameAdmission,
         *,
         max_text_chars: int,
+        max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S,
+        round_number: int | None = None,
         max_unacked: int = MAX_UNACKED,
     ) -> None:
         super().__init__(session_id, sink, admission)
         self._max_text_chars = max_text_chars
+        self._max_clock_skew_s = max_clock_skew_s
+        self._round_number = round_number  # the session's round: frames for another are refused
         self._max_unacked = max_unacked
         self.state = StreamState.OPEN
         self.unacked = 0
@@ -183,9 +198,18 @@ class CandidateStream(_Stream):
         if not self._admit():
             return None
         try:
-            frame = decode_candidate(raw, max_text_chars=self._max_text_chars)
+            frame = decode_candidate(
+                raw, max_text_chars=self._max_text_chars, max_clock_skew_s=self._max_clock_skew_s
+            )
         except ProtocolError as err:
             self._refuse(err)
+            return None
+        if (
+            isinstance(frame, TranscriptFrame)
+            and self._round_number is not None
+            and frame.round_number != self._round_number
+        ):  # it would be stored where no panel, `hello.last_seq` or analysis looks
+            self._refuse(wrong_round(frame, self._round_number))
             return None
         if self.state is StreamState.BROKEN and not isinstance(frame, CommandAckFrame):
             self._not_stored(frame.ref or _ref_of(frame))
@@ -209,6 +233,12 @@ class CandidateStream(_Stream):
     def corrected(self, seq: int, revision: int, message_id: uuid.UUID, duplicate: bool) -> None:
         """A correction committed: its ack carries the revision."""
         self.sink.send_ack(encode(frames.ack(seq, message_id, duplicate, revision)))
+        self._answered()
+
+    def invalid(self, ref: str, message: str) -> None:
+        """Refused by the database for its own values (the batch's others were stored): like an
+        invalid frame, it counts toward the abuse close; resending it cannot help."""
+        self._refuse(ProtocolError(ErrorCode.INVALID_FRAME, message, ref))
         self._answered()
 
     def refused(self, ref: str, code: ErrorCode, message: str) -> None:

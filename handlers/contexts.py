@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.admission import Admission, AdmissionLimits
 from gateway.looplag import sample
 from handlers.keys import (
+    ADMISSION,
     AGENT_SWEEPER,
     ANALYSIS,
     ANALYSIS_RETRY,
@@ -104,6 +106,7 @@ async def _voice_monitor(app: web.Application) -> AsyncIterator[None]:
 
 def install(app: web.Application) -> None:
     app[CONNECTIONS] = set()
+    app[ADMISSION] = Admission(AdmissionLimits.from_settings(app[SETTINGS]))
     app.cleanup_ctx.extend(
         [_database, _live, _loop_lag, _analysis, _voice_agents, _voice_monitor]
     )

@@ -1,4 +1,5 @@
-"""Probes and metrics: `/healthz` (process alive), `/readyz` (database and schema), `/metrics`."""
+"""Probes and metrics: `/healthz` (process alive), `/readyz` (database and schema; `analysis`
+says whether the offline analyzer is still warming), `/metrics`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from gateway.auth import Role
 from gateway.metrics import render
 from handlers.http import json_response, require
-from handlers.keys import METRICS, POOL, SETTINGS
+from handlers.keys import ANALYSIS, METRICS, POOL, SETTINGS
 from storage.errors import DB_ERRORS
 from storage.migrate import MigrationError, pending_migrations
 
@@ -40,7 +41,10 @@ async def readyz(request: web.Request) -> web.Response:
         return json_response(
             {"status": "unavailable", "reason": f"migrations pending: {names}"}, 503
         )
-    return json_response({"status": "ready"})
+    runner = request.app.get(ANALYSIS)
+    analysis = runner.analysis_state() if runner is not None else "off"
+    # Serving (ingest, fan-out) does not wait for the analyzer: warming is still ready.
+    return json_response({"status": "ready", "analysis": analysis})
 
 
 @routes.get("/metrics")

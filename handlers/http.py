@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +29,7 @@ from gateway.errors import (
 from gateway.login import COOKIE_NAME
 from gateway.metrics import CollectorRegistry, Counter, Histogram
 from handlers.keys import METRICS, SETTINGS
+from storage.errors import DB_ERRORS
 
 __all__ = [
     "AccessLogger",
@@ -133,6 +135,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+    except DB_ERRORS as err:
+        # The database went away mid-request (a restart, a failover): retryable, not a bug.
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, err)
+        return _error_response(503, ErrorCode.UNAVAILABLE, "database unavailable; retry")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(500, ErrorCode.INTERNAL, "internal error")
@@ -166,16 +172,39 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     return await _read(request, model)
 
 
+class ClientGone(GatewayError):
+    """The client hung up before its body arrived: nobody is left to answer (logged at info)."""
+
+    status = 400
+    default_code = ErrorCode.INVALID_JSON
+
+
+class BodyTimeout(GatewayError):
+    status = 408
+    default_code = ErrorCode.REQUEST_TIMEOUT
+
+
 async def _read(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].http_body_timeout_s):
+            raw = await request.read()
+    except (ConnectionError, ClientPayloadError) as err:
+        log.info("%s %s: client went away mid-body (%s)", request.method, request.path, err)
+        raise ClientGone("request body incomplete: the client hung up") from None
+    except TimeoutError:
+        log.info("%s %s: request body too slow; closing", request.method, request.path)
+        raise BodyTimeout("request body not received within HTTP_BODY_TIMEOUT") from None
     if not raw:
         raise BadRequestError("request body is empty; expected a JSON object")
     try:
-        data = orjson.loads(raw)
+        orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise BadRequestError(f"malformed JSON: {err}") from None
     try:
-        return model.model_validate(data)
+        # Strict: JSON types are not coerced (`"12"`, `true` or `1e2` for an integer, `0` for
+        # a boolean are refused); strings still stand for UUIDs and date-times, as JSON has no
+        # type of its own for them.
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as err:
         raise InvalidInputError(
             "request body failed validation", details=validation_details(err)

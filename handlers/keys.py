@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway.admission import Admission
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from storage.pool import Pool
 
 __all__ = [
+    "ADMISSION",
     "AGENT_SWEEPER",
     "ANALYSIS",
     "ANALYSIS_RETRY",
@@ -61,6 +63,7 @@ ELEVENLABS_RETRY: web.AppKey[RetryPolicy] = web.AppKey("elevenlabs_retry")
 # The live-session service (hub, bus, group commit) and every open WebSocket connection.
 LIVE: web.AppKey[LiveService] = web.AppKey("live")
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
+ADMISSION = web.AppKey("admission", Admission)
 # The analysis engine (analyzer, scheduler, runs) and an optional override of the OpenAI
 # analyzer's retry policy, set before startup (tests: one attempt, tiny delays).
 ANALYSIS: web.AppKey[AnalysisRunner] = web.AppKey("analysis")

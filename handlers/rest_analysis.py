@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from analysis.models import band_for
 from gateway.auth import Role
 from gateway.errors import ConflictError, UnavailableError, UpstreamError, UpstreamTimeout
+from gateway.instants import check_storable
 from handlers.api import ApiRoutes, add_api_routes, model_response, read_query
 from handlers.api_models import Blueprint
 from handlers.http import parse_uuid, read_model, require
@@ -32,6 +33,8 @@ __all__ = [
 api = ApiRoutes()
 
 Band = Literal["green", "yellow", "red"]
+# A query bound PostgreSQL takes and Python reads back (see gateway/instants.py).
+Bound = Annotated[AwareDatetime, AfterValidator(check_storable)]
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -143,8 +146,8 @@ class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     blueprint: Blueprint | None = None
-    since: AwareDatetime | None = Field(None, description="suggestions made at or after")
-    until: AwareDatetime | None = Field(None, description="suggestions made before")
+    since: Bound | None = Field(None, description="suggestions made at or after")
+    until: Bound | None = Field(None, description="suggestions made before")
 
 
 class StatsRow(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gateway.auth import Role
 from gateway.errors import ErrorCode, InvalidInputError
+from gateway.instants import check_recent, check_storable
 from handlers.api import ApiRoutes, add_api_routes, model_response
 from handlers.api_models import no_nul
 from handlers.http import read_model, require
@@ -31,7 +32,9 @@ class TranscriptIn(BaseModel):
     round_number: int = Field(1, ge=1, le=100)
     role: Literal["user", "assistant"]
     text: Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(no_nul)]
-    timestamp: datetime | None = None
+    timestamp: Annotated[datetime, AfterValidator(check_storable)] | None = Field(
+        None, description="within MAX_CLOCK_SKEW_SECONDS of the server's clock"
+    )
     seq: int | None = Field(None, ge=1, le=2_000_000_000)
 
 
@@ -63,6 +66,16 @@ async def post_transcript(request: web.Request) -> web.Response:
     body = await read_model(request, TranscriptIn)
     require(request, Role.CANDIDATE, session_id=body.session_id)
     _check_length(request, body.text)
+    skew = (
+        check_recent(body.timestamp, request.app[SETTINGS].max_clock_skew_s)
+        if body.timestamp is not None
+        else None
+    )
+    if skew is not None:
+        raise InvalidInputError(
+            f"timestamp {skew}",
+            details=[{"loc": "timestamp", "message": skew, "type": "clock_skew"}],
+        )
     stored_message = await request.app[LIVE].store_message(
         body.session_id, body.round_number, body.seq, body.role, body.text, body.timestamp
     )

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.settings import Settings
 from handlers.app import create_app
+from handlers.connguard import GuardedAppRunner, runner_options
 from handlers.http import AccessLogger
 from storage.migrate import apply_migrations
 from storage.pool import create_pool
@@ -66,8 +67,12 @@ async def run_server(
 ) -> None:
     await prepare_database(dsn, seed=seed)
     app = create_app(settings, dsn)
-    runner = web.AppRunner(
-        app, access_log_class=AccessLogger, handle_signals=False, shutdown_timeout=10.0
+    runner = GuardedAppRunner(
+        app,
+        access_log_class=AccessLogger,
+        handle_signals=False,
+        shutdown_timeout=10.0,
+        **runner_options(settings),
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)

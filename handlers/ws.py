@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from gateway.admission import token_key
 from gateway.auth import Role
 from gateway.errors import (
     CloseCode,
@@ -35,12 +37,17 @@ from gateway.hub import SessionState
 from gateway.logs import ConnectionLog, connection_log
 from gateway.metrics import counter
 from gateway.outbox import Outbox
-from gateway.protocol import CommandAckFrame, TranscriptCorrectionFrame, TranscriptFrame
-from gateway.ratelimit import TokenBucket
+from gateway.protocol import (
+    CommandAckFrame,
+    TranscriptCorrectionFrame,
+    TranscriptFrame,
+    encode_error,
+)
 from gateway.settings import Settings
-from gateway.streams import Admission, CandidateStream, PanelAction, PanelStream, StreamKind
+from gateway.streams import CandidateStream, FrameAdmission, PanelAction, PanelStream, StreamKind
+from handlers.forwarded import client_address, own_origin
 from handlers.http import parse_uuid, require
-from handlers.keys import CONNECTIONS, LIVE, SETTINGS
+from handlers.keys import ADMISSION, CONNECTIONS, LIVE, SETTINGS
 from services.live import LiveService
 
 __all__ = ["Connection", "close_all", "setup"]
@@ -69,6 +76,7 @@ class Connection:
     transport: Any = None
     acks: list[bytes] = field(default_factory=list)
     log: ConnectionLog = field(init=False)
+    leave: Callable[[], None] | None = None  # gives the admission slot back
 
     def start(self, max_items: int, token_expires_at: float, transport: Any = None) -> None:
         loop = asyncio.get_running_loop()
@@ -152,6 +160,9 @@ class Connection:
 
 async def _release(request: web.Request, conn: Connection) -> None:
     request.app[CONNECTIONS].discard(conn)
+    if conn.leave is not None:
+        conn.leave()
+        conn.leave = None
     await conn.finish()
     conn.log.debug("%s socket closed (%s)", conn.kind, conn.ws.close_code)
 
@@ -202,15 +213,14 @@ def _check_origin(request: web.Request, settings: Settings) -> None:
     if origin is None:
         return  # not a browser
     origin = origin.rstrip("/")
-    own = f"{request.scheme}://{request.host}"
-    if origin == own or origin in settings.allowed_origins:
+    if origin.lower() == own_origin(request, settings) or origin in settings.allowed_origins:
         return
     raise ForbiddenError(f"origin {origin} is not allowed")
 
 
 async def _accept(
     request: web.Request, role: Role, kind: StreamKind
-) -> tuple[SessionState, LiveService, Connection, Admission]:
+) -> tuple[SessionState, LiveService, Connection, FrameAdmission]:
     """Check token, origin and session (refusals are plain HTTP errors), then upgrade and
     register the socket: its outbox, writer and token-expiry timer."""
     settings = request.app[SETTINGS]
@@ -218,6 +228,9 @@ async def _accept(
     session_id = parse_uuid(request.match_info["session_id"], "session")
     claims = require(request, role, session_id=session_id, allow_query=True)
     _check_origin(request, settings)
+    admission = request.app[ADMISSION]
+    key = token_key(claims)
+    admission.connect(key, client_address(request, settings))  # 429 over the connect rates
     if live.hub.closing:
         raise UnavailableError("gateway is shutting down; reconnect")
     state = await live.hub.acquire(session_id)
@@ -237,8 +250,15 @@ async def _accept(
     request.app[CONNECTIONS].add(conn)
     _connections.labels(kind.value).inc()
     conn.log.debug("%s socket open", kind)
-    admission = Admission(TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst))
-    return state, live, conn, admission
+    within_cap = admission.join(key, kind)
+    conn.leave = functools.partial(admission.leave, key, kind)
+    # The token's frame bucket, shared across its connections: reconnecting does not refill it.
+    frames = FrameAdmission(admission.frame_bucket(key))
+    if not within_cap:
+        message = "too many panel sockets for this token"
+        conn.send(encode_error(ErrorCode.TOO_MANY_CONNECTIONS, message))
+        conn.close_soon(CloseCode.TOO_MANY_CONNECTIONS, message)
+    return state, live, conn, frames
 
 
 def _count_errors(errors: dict[str, int]) -> None:
@@ -250,7 +270,14 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
     state, live, conn, admission = await _accept(request, Role.CANDIDATE, StreamKind.CANDIDATE)
     settings = request.app[SETTINGS]
     sid, ws = state.session_id, conn.ws
-    stream = CandidateStream(sid, conn, admission, max_text_chars=settings.max_text_chars)
+    stream = CandidateStream(
+        sid,
+        conn,
+        admission,
+        max_text_chars=settings.max_text_chars,
+        max_clock_skew_s=settings.max_clock_skew_s,
+        round_number=state.round_number,
+    )
     try:
         async with live.hub.candidate(state, conn.outbox, conn.close_soon):
             for data in await live.join_candidate(state, stream):
@@ -271,6 +298,11 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
             if stream.closing:  # every frame in flight gets its ack or error before the close
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stream.settled.wait(), SETTLE_TIMEOUT_S)
+    except UnavailableError as err:
+        # After the upgrade an HTTP error cannot be sent: close, so the client reconnects now
+        # rather than waiting on a socket nobody serves.
+        conn.log.warning("candidate socket: %s", err.message)
+        conn.close_soon(CloseCode.INTERNAL_ERROR, "database unavailable; reconnect")
     finally:
         _count_errors(stream.errors)
 
@@ -304,6 +336,9 @@ async def panel_ws(request: web.Request) -> web.StreamResponse:
                     await _panel_action(live, state, stream, frame)
                 elif stream.closing:
                     break
+    except UnavailableError as err:
+        conn.log.warning("panel socket: %s", err.message)
+        conn.close_soon(CloseCode.INTERNAL_ERROR, "database unavailable; reconnect")
     finally:
         _count_errors(stream.errors)
         await _to_the_end(_release(request, conn))

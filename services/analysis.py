@@ -49,6 +49,7 @@ from gateway.errors import (
 from gateway.frames import iso
 from gateway.scheduler import AnalysisScheduler, Trigger, TriggerReason
 from gateway.settings import Settings, SettingsError
+from services.analysis_debt import AnalysisLedger
 from services.live import LiveService
 from services.offline_pool import OfflinePool
 from services.suggestions import plan_suggestions
@@ -183,6 +184,15 @@ def alert_events(previous: int | None, score: int, analysis_id: uuid.UUID) -> li
 class AnalysisRunner:
     """One run per trigger: window -> analyzer -> rows + events in one transaction -> panels."""
 
+    def analysis_state(self) -> str:
+        """For /readyz: `warming` while the offline pool starts, `failed` if that failed."""
+        task = self.warming
+        if task is None or not task.done():
+            return "ready" if task is None else "warming"
+        if task.cancelled() or task.exception() is not None:
+            return "failed"
+        return "ready"
+
     def __init__(
         self,
         live: LiveService,
@@ -199,7 +209,14 @@ class AnalysisRunner:
         self._analyze = analyze
         self._feedback: dict[str, tuple[float, str | None]] = {}
         self._contexts: OrderedDict[uuid.UUID, CallContext] = OrderedDict()
+        self.ledger = AnalysisLedger(
+            live.pool,
+            every=settings.analysis_every,
+            lease_s=settings.analysis_lease_s,
+            sweep_s=settings.analysis_sweep_s,
+        )
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
+        self.warming: asyncio.Task[None] | None = None  # the offline pool's warm-up, if any
         # A failed run arms one automatic retry; any later run of the session supersedes it.
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}
         # A failed final run's retry is final too (an ended session has no other run):
@@ -362,12 +379,20 @@ class AnalysisRunner:
             self._final_owed.discard(sid)  # the call went on: this run supersedes that final
         started = time.perf_counter()
         outcome: RunOutcome
+        if not await self.ledger.claim(trigger, run_id):  # the boundary is durable (0010)
+            outcome = RunOutcome(run_id, skipped="covered or running elsewhere")
+            self._log(trigger, outcome, time.perf_counter() - started)
+            return outcome
         try:
             outcome = await self._run(trigger, run_id)
         except asyncio.CancelledError:
             raise
         except AnalysisError as err:
             outcome = await self._failed(trigger, run_id, err.reason, err.message)
+        except DB_ERRORS as err:
+            # The database went away mid-run (a restart): an ordinary failure, not a bug.
+            log.warning("analysis run %s for %s: database unavailable: %s", run_id, sid, err)
+            outcome = await self._failed(trigger, run_id, "connection", "database unavailable")
         except Exception as err:
             log.exception("analysis run %s for session %s failed", run_id, sid)
             outcome = await self._failed(
@@ -376,6 +401,8 @@ class AnalysisRunner:
         finally:
             if trigger.reason is TriggerReason.FINAL:
                 self._final_retrying.discard(sid)
+        covered = outcome.event["message_count"] if outcome.event is not None else 0
+        await self.ledger.settle(trigger, run_id, covered)
         elapsed = time.perf_counter() - started
         _run_seconds.labels(self.analyzer_name).observe(elapsed)
         self._log(trigger, outcome, elapsed)
@@ -601,6 +628,7 @@ async def analysis_engine(
     # Validate every weight override now: a typo fails startup, not one track's first run.
     rubric_for("sales", settings.analysis_weights or None)
     executor: OfflinePool | None = None
+    warming: asyncio.Task[None] | None = None
     client: openai.AsyncOpenAI | None = None
     analyze: Analyze
     if settings.effective_analyzer == "openai":
@@ -635,25 +663,23 @@ async def analysis_engine(
             # The offline analyzer reads the transcript only (persona context: the model's).
             return await offline.analyze(window, rubric, language, guidance)
 
-        warm = rubric_for("sales")
-        try:
-            await asyncio.gather(
-                *(
-                    analyze(_WARM_WINDOW, warm, "en", None, None)
-                    for _ in range(settings.analysis_workers)
-                )
-            )
-        except BaseException:
-            offline.shutdown(wait=False)
-            raise
+        # Warm the workers (start them, load the model) in the background: the gateway listens
+        # meanwhile, a run submitted now just waits its turn, /readyz says "warming".
+        warming = loop.create_task(_warm(analyze, settings.analysis_workers), name="warm-up")
         name = "offline"
     runner = AnalysisRunner(live, settings, analyze, name)
+    runner.warming = warming
     live.on_trigger = runner.scheduler.trigger
     live.on_frame = runner.frame_stored
+    sweep = loop.create_task(runner.ledger.sweep_forever(runner.scheduler.trigger), name="sweep")
     log.info("analysis engine ready: %s", name)
     try:
         yield runner
     finally:
+        sweep.cancel()
+        if warming is not None:
+            warming.cancel()
+        await asyncio.gather(sweep, *([warming] if warming else []), return_exceptions=True)
         live.on_trigger = None
         live.on_frame = None
         await runner.close()
@@ -661,3 +687,16 @@ async def analysis_engine(
             await loop.run_in_executor(None, executor.shutdown)
         if client is not None:
             await client.close()
+
+
+async def _warm(analyze: Analyze, workers: int) -> None:
+    started = time.perf_counter()
+    warm = rubric_for("sales")
+    try:
+        await asyncio.gather(
+            *(analyze(_WARM_WINDOW, warm, "en", None, None) for _ in range(workers))
+        )
+    except Exception as err:  # a broken pool is rebuilt by the next run
+        log.warning("offline analyzer warm-up failed: %s", err)
+        raise
+    log.info("offline analyzer warm (%d workers) in %.2f s", workers, time.perf_counter() - started)

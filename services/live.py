@@ -26,6 +26,7 @@ from gateway.errors import (
     ErrorCode,
     GatewayError,
     GoneError,
+    InvalidInputError,
     NotFoundError,
     UnavailableError,
 )
@@ -61,6 +62,7 @@ from storage.transcripts import (
     FrameResult,
     NewFrame,
     insert_frames,
+    insert_frames_isolating,
     message_count,
     recent_lines,
 )
@@ -188,6 +190,10 @@ def _answer(
     elif result.outcome is FrameOutcome.STORED or result.outcome is FrameOutcome.DUPLICATE:
         assert result.message_id is not None
         stream.stored(seq, result.message_id, result.outcome is FrameOutcome.DUPLICATE)
+    elif result.outcome is FrameOutcome.INVALID:
+        stream.invalid(
+            ref or str(seq), f"frame refused by the database ({result.reason}); do not resend it"
+        )
     elif result.outcome is FrameOutcome.CONFLICT:
         stream.refused(
             ref or str(seq),
@@ -388,6 +394,14 @@ class LiveService:
             raise NotFoundError("session not found")
         if state.ended:
             raise GoneError("session has ended")
+        if round_number != state.round_number:  # stored where nothing would look for it
+            raise InvalidInputError(
+                f"round_number: this session is in round {state.round_number}",
+                code=ErrorCode.WRONG_ROUND,
+                details=[
+                    {"loc": "round_number", "message": "not the session's round", "type": "round"}
+                ],
+            )
         frame = NewFrame(session_id, round_number, seq, role, text, timestamp)
         try:
             result = await (await self.submit(frame))
@@ -399,6 +413,11 @@ class LiveService:
         if result.outcome is FrameOutcome.CONFLICT:
             raise ConflictError(
                 f"seq {seq} was already stored with other content", code=ErrorCode.SEQ_CONFLICT
+            )
+        if result.outcome is FrameOutcome.INVALID:
+            raise InvalidInputError(
+                f"the database refused this message ({result.reason}); do not resend it",
+                code=ErrorCode.INVALID_FRAME,
             )
         if result.outcome is FrameOutcome.REFUSED:
             raise GoneError("session is not active; nothing was stored")
@@ -485,7 +504,10 @@ class LiveService:
             async with self.pool.acquire() as conn:
                 only_frames = [p.frame for p in kept if isinstance(p, _Pending)]
                 if len(only_frames) == len(kept):  # the usual case: no correction
-                    stored: list[_Outcome] = list(await insert_frames(conn, only_frames))
+                    # A row PostgreSQL refuses fails alone; the others are stored, in order.
+                    stored: list[_Outcome] = list(
+                        await insert_frames_isolating(conn, only_frames)
+                    )
                 else:
                     async with conn.transaction():
                         stored = await self._store_mixed(conn, kept)
@@ -679,12 +701,16 @@ class LiveService:
         return uuid.UUID(str(command["id"]))
 
     async def command_delivered(self, session_id: uuid.UUID, command_id: uuid.UUID) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await command_store.mark_delivered(conn, session_id, command_id):
-                return False
-            messages = await self.emit(
-                conn, session_id, [frames.command_delivered_event(command_id)]
-            )
+        """The candidate injected the command; False when it was recorded already."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await command_store.mark_delivered(conn, session_id, command_id):
+                    return False
+                messages = await self.emit(
+                    conn, session_id, [frames.command_delivered_event(command_id)]
+                )
+        except DB_ERRORS as err:
+            raise UnavailableError(f"database unavailable: {err}") from None
         self.publish(messages)
         return True
 
@@ -714,23 +740,30 @@ class LiveService:
         """Greet a candidate socket: `hello` with the seq to resume after, then the commands
         it has not acknowledged yet (returned, to queue after the hello)."""
         sid = state.session_id
-        async with self.pool.acquire() as conn:
-            resume_after = await last_seq(conn, sid, state.round_number)
+        try:
+            async with self.pool.acquire() as conn:
+                resume_after = await last_seq(conn, sid, state.round_number)
+            pending = await self.pending_command_frames(sid)
+        except DB_ERRORS as err:
+            raise UnavailableError(f"database unavailable: {err}") from None
         stream.hello(state.round_number, resume_after)
-        return await self.pending_command_frames(sid)
+        return pending
 
     async def join_panel(self, state: SessionState, after: int | None) -> tuple[list[bytes], int]:
         """What a panel socket is sent first (a snapshot, or the events after `after`), and the
         last event id that covers, from which it goes live."""
-        backlog = (
-            await self.fetch_events(state.session_id, after, limit=MAX_BACKLOG + 1)
-            if after is not None
-            else None
-        )
-        plan = plan_resume(after, backlog, state.next_event_id)
-        if plan.snapshot:
-            data, last = await self.snapshot(state, reset=plan.reset)
-            return [data], last
+        try:
+            backlog = (
+                await self.fetch_events(state.session_id, after, limit=MAX_BACKLOG + 1)
+                if after is not None
+                else None
+            )
+            plan = plan_resume(after, backlog, state.next_event_id)
+            if plan.snapshot:
+                data, last = await self.snapshot(state, reset=plan.reset)
+                return [data], last
+        except DB_ERRORS as err:
+            raise UnavailableError(f"database unavailable: {err}") from None
         return [data for _, data in plan.replay], plan.live_from
 
     async def panel_action(self, state: SessionState, frame: PanelAction) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -15,6 +14,7 @@ from typing import Any
 from analysis.models import AnalysisResult, TranscriptLine
 from analysis.offline import analyze_lines, init_worker
 from analysis.rubrics import Rubric
+from services.worker_watch import init_worker as watch_gateway
 
 __all__ = ["OfflinePool"]
 
@@ -32,16 +32,10 @@ def _mp_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _lower_priority() -> None:
-    """Analysis workers yield the CPU to the event loop and PostgreSQL (`nice` 10): a burst of
-    analyses may take longer, but never delays ingest or fan-out."""
-    with contextlib.suppress(OSError):
-        os.nice(10)
-
-
-def _init_worker() -> None:
-    """Each worker: lower priority, then load the semantic model once (before any window)."""
-    _lower_priority()
+def _init_worker(parent_pid: int) -> None:
+    """Each worker: yield the CPU (`nice` 10) and exit when the gateway dies (even by SIGKILL;
+    `services.worker_watch`), then load the semantic model once, before any window."""
+    watch_gateway(parent_pid)
     init_worker()
 
 
@@ -58,7 +52,8 @@ class OfflinePool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self._workers, mp_context=_mp_context(), initializer=_init_worker
+            self._workers, mp_context=_mp_context(), initializer=_init_worker,
+            initargs=(os.getpid(),),
         )
 
     async def analyze(

@@ -27,6 +27,7 @@ __all__ = [
     "FrameResult",
     "NewFrame",
     "insert_frames",
+    "insert_frames_isolating",
     "recent_lines",
 ]
 
@@ -85,6 +86,7 @@ class FrameOutcome(Enum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"  # same seq, different content
     REFUSED = "refused"  # session not active
+    INVALID = "invalid"  # PostgreSQL refused this row itself (see insert_frames_isolating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class FrameResult:
     timestamp: datetime | None = None
     event_id: int | None = None
     message_count: int | None = None
+    reason: str | None = None  # why PostgreSQL refused an INVALID frame
 
 
 _REFUSED = FrameResult(FrameOutcome.REFUSED)
@@ -130,6 +133,33 @@ async def insert_frames(conn: Conn, frames: Sequence[NewFrame]) -> list[FrameRes
             outcome = FrameOutcome.DUPLICATE if same else FrameOutcome.CONFLICT
             results[i] = FrameResult(outcome, r["r_message_id"])
     return results
+
+
+# SQLSTATE classes tied to a row's values, not to the connection or the server's state: data
+# exceptions (22: an out-of-range value), integrity violations (23: a CHECK), program limits
+# (54: a value too big to index).
+ROW_FAULTS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+
+
+async def insert_frames_isolating(conn: Conn, frames: Sequence[NewFrame]) -> list[FrameResult]:
+    """`insert_frames`, except that a row PostgreSQL refuses fails alone: a batch refused for a
+    reason tied to its values is split in halves, each stored (or split again) in order, so
+    the others are stored and the culprit comes back INVALID. A session's frames keep their
+    order: the earlier half commits first. Other errors (connection, server) still fail the
+    whole batch. Costs about 2·log2(n) extra statements per bad row, none on the good path."""
+    try:
+        return await insert_frames(conn, frames)
+    except ROW_FAULTS as err:
+        if len(frames) == 1:
+            reason = f"{err.sqlstate}: {str(err)[:200]}"
+            return [FrameResult(FrameOutcome.INVALID, reason=reason)]
+    mid = len(frames) // 2
+    first = await insert_frames_isolating(conn, frames[:mid])
+    return first + await insert_frames_isolating(conn, frames[mid:])
 
 
 async def recent_lines(conn: DB, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:

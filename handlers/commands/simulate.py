@@ -48,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=5.0,
         help="seconds to stay connected for commands after the last ack (default 5; -1 = forever)",
     )
+    p.add_argument(
+        "--reconnect-for",
+        type=float,
+        default=60.0,
+        help="seconds to keep reconnecting (capped exponential backoff with jitter) before "
+        "giving up (default 60)",
+    )
     p.set_defaults(func=run)
 
 
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         messages,
         rate=args.rate,
         linger=None if args.linger < 0 else args.linger,
+        reconnect_for=args.reconnect_for,
         out=_out,
     )
     result = asyncio.run(simulator.run())

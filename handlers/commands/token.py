@@ -6,14 +6,15 @@ import argparse
 import uuid
 
 from gateway.auth import Role, issue_token
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import SettingsError, load_signing_settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "token",
         help="print a signed bearer token (JWT, HS256)",
-        description="Print a token signed with GATEWAY_JWT_SECRET (or the data dir secret).",
+        description="Print a token signed with GATEWAY_JWT_SECRET, else with the secret the "
+        "server keeps in GATEWAY_DATA_DIR; never makes a secret up.",
     )
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument(
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_signing_settings()
     session_id: uuid.UUID | None = None
     if args.session:
         try:

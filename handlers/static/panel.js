@@ -112,6 +112,7 @@ function connect() {
     updateButtons();
     if (event.code === 4000) return end("session ended", "completed");
     if (event.code === 4002) return end("token expired — reload with a new token");
+    if (event.code === 4003) return end("too many panels open with this link — close one and reload");
     scheduleReconnect(opened);
   };
 }

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.auth import Role, verify_token
+from gateway.settings import load_settings
 
 CLI = [sys.executable, "-m", "gateway"]
 
@@ -47,12 +48,28 @@ async def test_help_lists_commands(tmp_path: Path) -> None:
 
 async def test_token_is_signed_with_the_kept_secret(tmp_path: Path) -> None:
     env = base_env(tmp_path)
+    load_settings(data_dir=tmp_path / "data")  # what `serve` does first: keep a secret
     code, out, _ = await run_cli("token", "--role", "admin", env=env)
     assert code == 0
     secret = (tmp_path / "data" / "jwt_secret").read_text().strip()
     assert verify_token(secret, out.strip()).role is Role.ADMIN
     code, _, err = await run_cli("token", "--role", "candidate", env=env)
     assert code != 0 and "--session" in err
+
+
+async def test_token_outside_the_data_dir_never_creates_a_secret(tmp_path: Path) -> None:
+    """A token signed with a made-up secret is one the server rejects: fail, say where."""
+    env = base_env(tmp_path)
+    code, out, err = await run_cli("token", "--role", "admin", env=env)
+    assert code == 2 and out == ""
+    assert str((tmp_path / "data" / "jwt_secret").resolve()) in err, err
+    assert "GATEWAY_JWT_SECRET" in err
+    assert not (tmp_path / "data").exists()
+    secret = "s" * 40
+    env["GATEWAY_JWT_SECRET"] = secret
+    code, out, _ = await run_cli("token", "--role", "admin", env=env)
+    assert code == 0 and verify_token(secret, out.strip()).role is Role.ADMIN
+    assert not (tmp_path / "data").exists()
 
 
 async def test_unreachable_database_is_one_line_error(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,7 @@ async def test_post_stores_fans_out_and_counts(
             "round_number": 1,
             "role": "user",
             "text": "How do you handle this today?",
-            "timestamp": "2026-11-24T10:00:00Z",
+            "timestamp": datetime.now(UTC).isoformat(),  # within MAX_CLOCK_SKEW_SECONDS
         }
         resp = await client.post(
             "/api/voice/transcript", json=body, headers=auth(token(Role.CANDIDATE, sid))

@@ -82,12 +82,16 @@ async def test_survives_a_gateway_restart_and_resends_what_was_not_acked(
     created = await new_session(base, token)
     messages = [Message("user" if n % 2 else "assistant", f"line {n}") for n in range(1, 31)]
     out: list[str] = []
-    eighth = asyncio.Event()
+    eighth, dropped, retrying = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     def note(line: str) -> None:
         out.append(line)
         if line == "ack seq 8":
             eighth.set()
+        elif line.startswith("connection closed (1001)"):
+            dropped.set()
+        elif dropped.is_set() and "retrying" in line:
+            retrying.set()
 
     sim = Simulator(
         ws_base(base), created["session_id"], created["candidate_token"], messages,
@@ -96,8 +100,12 @@ async def test_survives_a_gateway_restart_and_resends_what_was_not_acked(
     task = asyncio.create_task(sim.run())
     await asyncio.wait_for(eighth.wait(), 10)
     await server.close()  # graceful: in-flight frames committed and acked, sockets get 1001
+    # Events, not a number of tries: the client saw the close and is failing to reconnect,
+    # however long this (loaded) machine took to get here; it keeps trying for 60 s.
+    await asyncio.wait_for(dropped.wait(), 30)
+    await asyncio.wait_for(retrying.wait(), 30)
     restarted: TestServer = await aiohttp_server(create_app(settings, db_dsn), port=port)
-    result = await asyncio.wait_for(task, 30)
+    result = await asyncio.wait_for(task, 60)
     assert result.exit_code == 0, result.reason
     assert sim.connections >= 2
     assert any(line.startswith("connection closed (1001)") for line in out)

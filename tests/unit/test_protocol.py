@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -32,7 +33,7 @@ def test_transcript_round_trip() -> None:
             "seq": 3,
             "role": "user",
             "text": "hi",
-            "timestamp": "2026-11-24T10:00:00Z",
+            "timestamp": datetime.now(UTC).isoformat(),  # within MAX_CLOCK_SKEW_SECONDS
             "ref": "r1",
         }
     )

@@ -223,5 +223,21 @@ async def test_gives_up_when_the_gateway_stays_unreachable() -> None:
     lines: list[str] = []
     sim = make("ws://127.0.0.1:1", lines, max_attempts=3)
     result = await asyncio.wait_for(sim.run(), 10)
-    assert result.exit_code == 1 and result.reason == "gave up after 3 failed connection attempts"
+    assert result.exit_code == 1
+    assert result.reason.startswith("gave up after 3 failed connection attempts")
     assert sum("cannot reach the gateway" in line for line in lines) == 3
+
+
+async def test_keeps_reconnecting_for_a_time_not_a_number_of_tries() -> None:
+    """By default a failing network is retried for 60 s (with capped, jittered backoff), not
+    for a fixed number of attempts: here 0.6 s of 20-50 ms pauses is far more than 8 tries."""
+    lines: list[str] = []
+    assert make("ws://127.0.0.1:1", lines).reconnect_for == 60.0
+    sim = make("ws://127.0.0.1:1", lines, reconnect_for=0.6)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await asyncio.wait_for(sim.run(), 10)
+    took = loop.time() - started
+    attempts = sum("cannot reach the gateway" in line for line in lines)
+    assert result.exit_code == 1 and "gave up" in result.reason
+    assert 0.6 <= took < 3 and attempts > 8, (took, attempts)

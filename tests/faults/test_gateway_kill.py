@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import asyncpg
-from handlers.database import EMBEDDED_DB_NAME, with_database_name
+from storage.database import EMBEDDED_DB_NAME, with_database_name
 
 from gateway.auth import Role, issue_token
 from storage.embedded import EmbeddedPostgres

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from handlers.database import with_database_name
+from storage.database import with_database_name
 
 from gateway.auth import Role, issue_token
 from storage.embedded import EmbeddedPostgres

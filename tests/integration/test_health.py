@@ -20,7 +20,9 @@ async def test_readyz_when_migrated(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/readyz")
     assert resp.status == 200, await resp.text()
     assert resp.content_type == "application/json"
-    assert await resp.json() == {"status": "ready"}
+    body = await resp.json()
+    assert body["status"] == "ready"
+    assert body["analysis"] in ("warming", "ready")  # the offline pool warms in the background
 
 
 async def test_readyz_reports_pending_migration(client: TestClient[Any, Any], db_dsn: str) -> None:

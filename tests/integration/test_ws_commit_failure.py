@@ -32,7 +32,7 @@ async def test_frames_after_a_failed_commit_wait_for_the_resend(
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = services.live.insert_frames
+    real = services.live.insert_frames_isolating
     calls = {"n": 0}
 
     async def flaky(conn: Any, frames: Sequence[NewFrame]) -> list[FrameResult]:
@@ -42,7 +42,7 @@ async def test_frames_after_a_failed_commit_wait_for_the_resend(
             raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
         return await real(conn, frames)
 
-    monkeypatch.setattr(services.live, "insert_frames", flaky)
+    monkeypatch.setattr(services.live, "insert_frames_isolating", flaky)
     url = ws_url(server_url, "candidate", session_id, token(Role.CANDIDATE, session_id))
 
     acked: set[int] = set()

@@ -13,8 +13,8 @@ from gateway.errors import CloseCode, ErrorCode
 from gateway.protocol import ApplyFrame, CommandAckFrame, TranscriptFrame
 from gateway.ratelimit import Abuse, TokenBucket
 from gateway.streams import (
-    Admission,
     CandidateStream,
+    FrameAdmission,
     PanelStream,
     StreamState,
     plan_resume,
@@ -43,8 +43,8 @@ class Sink:
         return [f["type"] for f in self.frames]
 
 
-def admission(rate: float = 1000, burst: int = 1000, strikes: int = 50) -> Admission:
-    return Admission(TokenBucket(rate, burst), Abuse(limit=strikes))
+def admission(rate: float = 1000, burst: int = 1000, strikes: int = 50) -> FrameAdmission:
+    return FrameAdmission(TokenBucket(rate, burst), Abuse(limit=strikes))
 
 
 def candidate(sink: Sink, **kwargs: Any) -> CandidateStream:

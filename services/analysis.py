@@ -439,6 +439,10 @@ class AnalysisRunner:
             return RunOutcome(run_id, skipped="unknown session")
         if state.ended and not final:  # an ended session still gets its final run
             return RunOutcome(run_id, skipped="session ended")
+        if trigger.reason is TriggerReason.OWED:
+            # Owed by a process that died: its frames were stored (and windowed) there, not
+            # here, so this process's window is read again from the database.
+            state.window_stale = True
         window = await hub.window(sid)
         # What the window covers (frames may have arrived since the trigger).
         message_count = max(trigger.message_count or 0, state.message_count)

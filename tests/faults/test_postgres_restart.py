@@ -21,9 +21,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from storage.database import with_database_name
 
 from gateway.auth import Role, issue_token
+from storage.database import with_database_name
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from storage.seed import apply_seeds

@@ -65,9 +65,8 @@ async def test_one_bad_row_fails_alone(pool: asyncpg.Pool, kind: str) -> None:
 async def test_through_the_live_service_only_the_bad_frame_is_refused(
     pool: asyncpg.Pool, db_dsn: str
 ) -> None:
-    from services.live import LiveService
-
     from gateway.bus import LocalBus
+    from services.live import LiveService
     from tests.conftest import make_settings
 
     live = LiveService(pool, make_settings(_tmp()), LocalBus())  # type: ignore[arg-type]

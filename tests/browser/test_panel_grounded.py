@@ -4,6 +4,7 @@ service (numbered and stored like the analysis runner's)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,7 @@ async def test_cards_show_what_they_respond_to_and_expired_ones_go(
     assert await page.text_content("#suggestion-count") == "1 open"
 
     await live.emit_now(sid, [analysis(True)])
-    await page.wait_for_function(
-        "document.querySelector('#meter-band').textContent === 'yellow · final'"
-    )
+    # Polled from here: the page's CSP (no eval) refuses playwright's in-page predicate.
+    async with asyncio.timeout(10):
+        while await page.text_content("#meter-band") != "yellow · final":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)

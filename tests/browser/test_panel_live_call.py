@@ -52,14 +52,14 @@ async def test_live_call_moves_the_meter_and_apply_reaches_the_candidate(
         interview["session_id"],
         interview["candidate_token"],
         messages,
-        rate=30,
+        rate=8,  # a boundary every ~1.2 s: each gets its own run (faster ones coalesce by design)
         linger=None,  # stay on the call: the Apply below must still reach us
         out=note,
     )
     call = asyncio.create_task(simulator.run())
     try:
         # Three analyses (messages 10, 20, 30) give a three-point trend.
-        await first.wait_for_selector('#sparkline svg[data-points="3"]', timeout=20_000)
+        await first.wait_for_selector('#sparkline svg[data-points="3"]', timeout=30_000)
         await first.wait_for_selector("#transcript li.line >> nth=19")
 
         score = int(await first.text_content("#meter-score") or "-1")

@@ -3,6 +3,7 @@ transcript text or its token at INFO (JSON format, the gateway's own filters).""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import uuid
@@ -51,6 +52,10 @@ async def test_candidate_socket_lines_carry_ids_and_no_text_or_token(
             await send(cws, transcript(seq, f"{SECRET_LINE} {seq}"))
             assert (await recv(cws))["type"] == "ack"
         await recv_until(pws, "analysis", within=15)
+    # The run logs its line after it has recorded what it covered: just after the event.
+    async with asyncio.timeout(10):
+        while "analysis ok" not in log_lines.getvalue():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     lines = [orjson.loads(line) for line in log_lines.getvalue().splitlines()]
     # The test's own client (`websockets.*`) logs frames at DEBUG; the server side is the rest.
     served = [x for x in lines if not str(x["logger"]).startswith("websockets")]

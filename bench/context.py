@@ -40,6 +40,9 @@ class Scale:
     model_samples: int  # one-at-a-time triggers, fake 1 s model
     compression_clients: int
     compression_messages: int
+    store_sessions: int  # storecost: frames per batch (one per session)
+    store_batches: int  # storecost: batches per variant per round
+    store_rounds: int
 
 
 FULL = Scale(
@@ -64,6 +67,9 @@ FULL = Scale(
     model_samples=20,
     compression_clients=1000,
     compression_messages=100,
+    store_sessions=1000,
+    store_batches=40,
+    store_rounds=3,
 )
 
 QUICK = Scale(
@@ -88,6 +94,9 @@ QUICK = Scale(
     model_samples=2,
     compression_clients=100,
     compression_messages=30,
+    store_sessions=100,
+    store_batches=5,
+    store_rounds=1,
 )
 
 
@@ -109,6 +118,7 @@ GATEWAY_ENV = {
     "WS_RATE_PER_SECOND": "1000000",
     "WS_RATE_BURST": "1000000",
     "ANALYSIS_EVERY": "1000",
+    "GATEWAY_EVENT_LOOP": "uvloop",  # the default (`auto`) when installed; explicit here
 }
 
 

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
     )
     commit_in_flight: int = Field(3, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
+    # `auto`: uvloop when it is installed (a dependency, so normally), else asyncio's own loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", validation_alias=_env("GATEWAY_EVENT_LOOP")
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

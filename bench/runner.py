@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -24,12 +25,13 @@ from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
 from bench.realtime import bench_fanout, bench_ingest, bench_latency, bench_memory
 from bench.report import Figure, Section, machine, render_markdown, render_table
+from bench.storecost import run_storecost
 
 __all__ = ["NAMES", "run_bench"]
 
 log = logging.getLogger("bench")
 
-NAMES = ("ingest", "latency", "fanout", "memory", "analysis", "compression")
+NAMES = ("ingest", "storecost", "latency", "fanout", "memory", "analysis", "compression")
 
 
 async def bench_compression(ctx: Context) -> Section:
@@ -71,6 +73,43 @@ async def bench_compression(ctx: Context) -> Section:
     return sec
 
 
+async def bench_storecost(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "storecost",
+        "1a. PostgreSQL's CPU per stored frame, schema variants side by side",
+        "interview-gateway bench --only storecost" + (" --quick" if s.quick else ""),
+    )
+    results, plans = await run_storecost(
+        ctx.db.admin_dsn,
+        ctx.db.postmaster_pid,
+        sessions=s.store_sessions,
+        per_session=1,
+        batches=s.store_batches,
+        rounds=s.store_rounds,
+    )
+    for r in results:
+        sec.figures.append(
+            Figure(
+                f"{r.variant.name}: PostgreSQL CPU per frame",
+                f"{r.us_per_row:.1f} µs (per round {', '.join(f'{x:.0f}' for x in r.per_round)})",
+            )
+        )
+    sec.notes += [
+        f"`gateway_store_frames` called directly (no gateway) with batches of "
+        f"{s.store_sessions:,} frames (one per session, {s.store_sessions:,} sessions), "
+        f"{s.store_batches} batches per variant per round, {s.store_rounds} rounds alternating "
+        "between the variants, each on its own database of the same server; the CPU is that of "
+        "the whole PostgreSQL process tree over the round. The tables grow from round to round "
+        f"({s.store_sessions * s.store_batches:,} rows each): a cost that rises with the table "
+        "is a B-tree that stopped fitting in its hot pages. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.2f}.",
+    ]
+    for label, plan in plans:
+        sec.blocks.append((f"`EXPLAIN`, {label}:", plan))
+    return sec
+
+
 def _loadavg() -> str:
     try:
         return Path("/proc/loadavg").read_text().split()[0]
@@ -103,6 +142,8 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
     try:
         if "compression" in only:
             await _guard(sections, "compression", lambda: bench_compression(ctx))
+        if "storecost" in only:
+            await _guard(sections, "storecost", lambda: bench_storecost(ctx))
         if only & {"ingest", "latency", "fanout"}:
             gw: Child = await ctx.start_gateway("gateway")
             try:

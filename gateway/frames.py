@@ -43,7 +43,8 @@ def hello(session_id: uuid.UUID, round_number: int, last_seq: int) -> dict[str, 
 
 
 def ack(seq: int, message_id: uuid.UUID, duplicate: bool) -> dict[str, Any]:
-    return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+    # The UUID as is: orjson writes it natively (the same text as `str()`, a third of the cost).
+    return {"type": "ack", "seq": seq, "message_id": message_id, "duplicate": duplicate}
 
 
 def transcript_head(

@@ -96,8 +96,10 @@ class FrameOutcome(Enum):
     REFUSED = "refused"  # session not active
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FrameResult:
+    """One frame's outcome (not frozen for the same reason as `NewFrame`: one per frame)."""
+
     outcome: FrameOutcome
     message_id: uuid.UUID | None = None
     timestamp: datetime | None = None

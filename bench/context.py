@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +43,8 @@ class Scale:
     store_sessions: int  # storecost: frames per batch (one per session)
     store_batches: int  # storecost: batches per variant per round
     store_rounds: int
+    openloop_s: float
+    openloop_default_rate: float  # frames/s when section 1 did not run
 
 
 FULL = Scale(
@@ -70,6 +72,8 @@ FULL = Scale(
     store_sessions=1000,
     store_batches=40,
     store_rounds=3,
+    openloop_s=15.0,
+    openloop_default_rate=5000.0,
 )
 
 QUICK = Scale(
@@ -97,6 +101,8 @@ QUICK = Scale(
     store_sessions=100,
     store_batches=5,
     store_rounds=1,
+    openloop_s=4.0,
+    openloop_default_rate=500.0,
 )
 
 
@@ -127,6 +133,7 @@ class Context:
     scale: Scale
     workdir: Path
     db: Database
+    measured: dict[str, float] = field(default_factory=dict)  # figures later sections use
 
     async def start_gateway(self, name: str, env: dict[str, str] | None = None) -> Child:
         port = free_port()

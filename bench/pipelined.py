@@ -25,7 +25,14 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["UTTERANCE", "PipelinedCandidate", "SansIOClient", "WatchingPanel", "open_clients"]
+__all__ = [
+    "UTTERANCE",
+    "OpenLoopCandidate",
+    "PipelinedCandidate",
+    "SansIOClient",
+    "WatchingPanel",
+    "open_clients",
+]
 
 UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 _PREFIX = b'{"type":"transcript","role":"user","text":' + orjson.dumps(UTTERANCE) + b',"seq":'
@@ -155,6 +162,41 @@ class PipelinedCandidate(SansIOClient):
         self._seq += 1
         self._sent[self._seq] = time.monotonic()
         self.ws.send_text(_frame(self._seq))
+
+
+class OpenLoopCandidate(SansIOClient):
+    """A candidate sending on a schedule, whatever the acks do (an open loop): `send` is called
+    by the job's ticker; each ack's latency is measured from its frame's send time."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(url, loop)
+        self.acks = 0
+        self.latencies: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.sent: dict[int, float] = {}
+        self._seq = 0
+        self._deadline = float("inf")
+
+    def send(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._seq += 1
+        self.sent[self._seq] = time.monotonic()
+        self.ws.send_text(_frame(self._seq))
+        self._flush()
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ack":
+            t = self.sent.pop(frame["seq"], None)
+            now = time.monotonic()
+            if t is not None and now <= self._deadline:
+                self.acks += 1
+                self.latencies.append(now - t)
+        elif kind == "error":
+            self.errors[str(frame.get("code"))] += 1
+            ref = frame.get("ref")
+            if isinstance(ref, str) and ref.isdigit():
+                self.sent.pop(int(ref), None)
 
 
 class WatchingPanel(SansIOClient):

@@ -26,6 +26,7 @@ from bench.clients import (
     FanoutPanelsJob,
     IdleJob,
     IngestJob,
+    OpenLoopJob,
     PanelLatencyJob,
     candidate_frame,
     stamped_text,
@@ -50,7 +51,7 @@ from gateway.auth import Role
 from gateway.frames import numbered_transcript_event, transcript_head
 from gateway.wsframe import text_frame
 
-__all__ = ["bench_fanout", "bench_ingest", "bench_latency", "bench_memory"]
+__all__ = ["bench_fanout", "bench_ingest", "bench_latency", "bench_memory", "bench_openloop"]
 
 TARGET_MS = 0.050
 RUN_QUEUE_METRIC = "gateway_event_loop_run_queue_seconds_total"
@@ -214,9 +215,7 @@ async def bench_ingest(ctx: Context, gw: Child) -> Section:
                     )
                     for part in split(ids, s.load_procs)
                 ]
-                side.add(
-                    *await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), s.ingest_s
-                )
+                side.add(*await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), s.ingest_s)
             base_ids = await create_sessions(ctx.db.dsn, n)
             bjobs = [
                 BaselineJob(baseline.url, part, s.ingest_s)
@@ -237,10 +236,12 @@ async def bench_ingest(ctx: Context, gw: Child) -> Section:
     per_round = [g / b for g, b in zip(gws.rates or [], design.rates or [], strict=True) if b]
     rounds = s.ingest_rounds
     cpu_us = gws.server_us_per_message()
+    ctx.measured["ingest_rate"] = gws.rate
 
     sec.figures += [
-        Figure("gateway (uvloop): frames acked/s", f"{gws.rate:,.0f}", ">= 30,000",
-               gws.rate >= 30_000),
+        Figure(
+            "gateway (uvloop): frames acked/s", f"{gws.rate:,.0f}", ">= 30,000", gws.rate >= 30_000
+        ),
         Figure("gateway (asyncio loop): frames acked/s", f"{aio.rate:,.0f}"),
         Figure(
             "ack latency p50 / p99 at saturation (queueing), uvloop / asyncio",
@@ -293,6 +294,75 @@ async def bench_ingest(ctx: Context, gw: Child) -> Section:
         "generators), so it compares the designs' cost independently of how fast the "
         "shared machine happened to be. Same PostgreSQL, same schema, `fsync` and "
         "`synchronous_commit` on (defaults).",
+    ]
+    return sec
+
+
+# -- 1b. ack latency at a fixed rate (open loop) ----------------------------------------------
+
+
+async def bench_openloop(ctx: Context, gw: Child) -> Section:
+    """1,000 candidates at a fixed total rate of half the closed loop's maximum: the ack
+    latency a client sees when the gateway is not saturated."""
+    s = ctx.scale
+    n = s.ingest_conns
+    maximum = ctx.measured.get("ingest_rate") or 0.0
+    total = (maximum / 2) if maximum else s.openloop_default_rate
+    sec = Section(
+        "openloop",
+        f"1b. Ack latency at a fixed rate, {n:,} candidates",
+        _cmd(ctx, "openloop"),
+    )
+    ids = await create_sessions(ctx.db.dsn, n)
+    before: dict[str, float] = {}
+
+    async def scrape() -> None:
+        before.update(await ctx.metrics(gw))
+
+    jobs = [
+        OpenLoopJob(
+            gw.ws_url,
+            [(sid, token(Role.CANDIDATE, sid)) for sid in part],
+            total / n,
+            s.openloop_s,
+        )
+        for part in split(ids, s.load_procs)
+    ]
+    load = os.getloadavg()[0]
+    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid, scrape)
+    after = await ctx.metrics(gw)
+    lat = summarize([x for r in results for x in r["latencies"]])
+    acks = sum(r["acks"] for r in results)
+    sent = sum(r["sent"] for r in results)
+    rate = acks / s.openloop_s
+    sec.figures += [
+        Figure(
+            "offered rate (half the closed loop's maximum) / acked",
+            f"{total:,.0f} / {rate:,.0f} frames/s",
+        ),
+        Figure("ack latency p50", fmt_ms(lat.p50), "<= 5 ms", lat.p50 <= 0.005),
+        Figure("ack latency p99", fmt_ms(lat.p99), "<= 25 ms", lat.p99 <= 0.025),
+    ]
+    sec.notes += [
+        f"{sum(r['open'] for r in ready):,} candidate WebSockets (`websockets` Sans-I/O "
+        f"protocol, `bench/pipelined.py`) over {len(jobs)} client processes, each sending "
+        f"{total / n:.2f} frames/s on its own schedule (random phase) for {s.openloop_s:.0f} s "
+        "whatever the acks do (an open loop); latency from a frame's send to its ack, which "
+        "the gateway sends after the frame's batch committed. "
+        + (
+            f"The rate is half the gateway's closed-loop maximum measured in section 1 of the "
+            f"same run ({maximum:,.0f} frames/s). "
+            if maximum
+            else f"Section 1 did not run: a fixed {total:,.0f} frames/s. "
+        )
+        + "Section 1's latency, at saturation, is queueing: clients there send a new frame "
+        "for every ack, so frames wait behind the others in flight; no client sees it at "
+        "this load.",
+        f"{sent:,} frames sent, {acks:,} acked; max {fmt_ms(lat.max)}; errors: "
+        f"{_merge_errors(results) or 'none'}. "
+        + cpu.describe("gateway")
+        + f" 1-minute load average at the start: {load:.2f}.",
+        gateway_health(before, after),
     ]
     return sec
 

@@ -23,7 +23,13 @@ from bench.analysis import bench_analysis
 from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
-from bench.realtime import bench_fanout, bench_ingest, bench_latency, bench_memory
+from bench.realtime import (
+    bench_fanout,
+    bench_ingest,
+    bench_latency,
+    bench_memory,
+    bench_openloop,
+)
 from bench.report import Figure, Section, machine, render_markdown, render_table
 from bench.storecost import run_storecost
 
@@ -31,7 +37,16 @@ __all__ = ["NAMES", "run_bench"]
 
 log = logging.getLogger("bench")
 
-NAMES = ("ingest", "storecost", "latency", "fanout", "memory", "analysis", "compression")
+NAMES = (
+    "ingest",
+    "openloop",
+    "storecost",
+    "latency",
+    "fanout",
+    "memory",
+    "analysis",
+    "compression",
+)
 
 
 async def bench_compression(ctx: Context) -> Section:
@@ -144,11 +159,13 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
             await _guard(sections, "compression", lambda: bench_compression(ctx))
         if "storecost" in only:
             await _guard(sections, "storecost", lambda: bench_storecost(ctx))
-        if only & {"ingest", "latency", "fanout"}:
+        if only & {"ingest", "openloop", "latency", "fanout"}:
             gw: Child = await ctx.start_gateway("gateway")
             try:
                 if "ingest" in only:
                     await _guard(sections, "ingest", lambda: bench_ingest(ctx, gw))
+                if "openloop" in only:
+                    await _guard(sections, "openloop", lambda: bench_openloop(ctx, gw))
                 if "latency" in only:
                     await _guard(sections, "latency", lambda: bench_latency(ctx, gw))
                 if "fanout" in only:

@@ -26,6 +26,7 @@ from bench.pipelined import (
     UTTERANCE,
     OpenLoopCandidate,
     PipelinedCandidate,
+    RawWatchingPanel,
     WatchingPanel,
     open_clients,
 )
@@ -393,22 +394,25 @@ class PanelLatencyJob:
 class FanoutPanelsJob:
     """Panels of one session recording when each transcript `seq` arrives; stop at `last_seq`.
 
-    Panels are `bench.pipelined.WatchingPanel`s: each event is handled as it is parsed, so the
-    figure is the gateway's fan-out rather than the load generator's task switching."""
+    Panels are `bench.pipelined.RawWatchingPanel`s (the minimal reader, `bench.wsreader`) or
+    `WatchingPanel`s (`websockets`' Sans-I/O protocol): each event is handled as it is parsed,
+    so the figure is the gateway's fan-out rather than the load generator's task switching."""
 
     ws_base: str
     session_id: str
     tokens: list[str]
     last_seq: int
     timeout_s: float
-    _panels: list[WatchingPanel] = field(default_factory=list)
+    reader: str = "raw"  # "raw": bench.wsreader; "websockets": its Sans-I/O protocol
+    _panels: list[WatchingPanel | RawWatchingPanel] = field(default_factory=list)
     _seen: dict[int, list[int]] = field(default_factory=dict)
 
     async def setup(self) -> dict[str, Any]:
         urls = [ws_url(self.ws_base, "panel", self.session_id, t) for t in self.tokens]
+        kind = RawWatchingPanel if self.reader == "raw" else WatchingPanel
 
-        def make(url: str, loop: asyncio.AbstractEventLoop) -> WatchingPanel:
-            return WatchingPanel(url, loop, self._seen, self.last_seq, parse_stamp)
+        def make(url: str, loop: asyncio.AbstractEventLoop) -> WatchingPanel | RawWatchingPanel:
+            return kind(url, loop, self._seen, self.last_seq, parse_stamp)
 
         self._panels, failures = await open_clients(urls, make, CONNECT_CONCURRENCY)
         return {"open": len(self._panels), "failures": dict(failures)}

@@ -25,10 +25,13 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from bench.wsreader import RawClient
+
 __all__ = [
     "UTTERANCE",
     "OpenLoopCandidate",
     "PipelinedCandidate",
+    "RawWatchingPanel",
     "SansIOClient",
     "WatchingPanel",
     "open_clients",
@@ -199,6 +202,23 @@ class OpenLoopCandidate(SansIOClient):
                 self.sent.pop(int(ref), None)
 
 
+def _note_arrival(
+    seen: dict[int, list[int]], frame: dict[str, Any], stamp: Callable[[str], int | None]
+) -> int | None:
+    """Record a `transcript` event's arrival in `seen`; its seq (None for other frames)."""
+    now = time.monotonic_ns()
+    if frame.get("type") != "transcript":
+        return None
+    seq: int = frame["seq"]
+    entry = seen.get(seq)
+    if entry is None:
+        seen[seq] = [stamp(frame["text"]) or 0, now, 1]
+    else:
+        entry[1] = max(entry[1], now)
+        entry[2] += 1
+    return seq
+
+
 class WatchingPanel(SansIOClient):
     """A panel noting when each `transcript` event arrives, into `seen` (shared by the panels
     of one process): seq -> [send time in its text, last arrival, panels that got it], times
@@ -218,21 +238,34 @@ class WatchingPanel(SansIOClient):
         self._stamp = stamp
 
     def on_message(self, frame: dict[str, Any]) -> None:
-        now = time.monotonic_ns()
-        if frame.get("type") != "transcript":
-            return
-        seq = frame["seq"]
-        entry = self._seen.get(seq)
-        if entry is None:
-            self._seen[seq] = [self._stamp(frame["text"]) or 0, now, 1]
-        else:
-            entry[1] = max(entry[1], now)
-            entry[2] += 1
-        if seq >= self._last and not self.finished.done():
+        seq = _note_arrival(self._seen, frame, self._stamp)
+        if seq is not None and seq >= self._last and not self.finished.done():
             self.finished.set_result(None)
 
 
-C = TypeVar("C", bound=SansIOClient)
+class RawWatchingPanel(RawClient):
+    """`WatchingPanel` on the minimal frame reader (`bench.wsreader`) instead of `websockets`."""
+
+    def __init__(
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        seen: dict[int, list[int]],
+        last_seq: int,
+        stamp: Callable[[str], int | None],
+    ) -> None:
+        super().__init__(url, loop)
+        self._seen = seen
+        self._last = last_seq
+        self._stamp = stamp
+
+    def on_text(self, payload: bytes) -> None:
+        seq = _note_arrival(self._seen, orjson.loads(payload), self._stamp)
+        if seq is not None and seq >= self._last and not self.finished.done():
+            self.finished.set_result(None)
+
+
+C = TypeVar("C", bound=SansIOClient | RawClient)
 
 
 async def open_clients(

@@ -43,6 +43,7 @@ NAMES = (
     "storecost",
     "latency",
     "fanout",
+    "fanout_ws",
     "memory",
     "analysis",
     "compression",
@@ -159,7 +160,7 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
             await _guard(sections, "compression", lambda: bench_compression(ctx))
         if "storecost" in only:
             await _guard(sections, "storecost", lambda: bench_storecost(ctx))
-        if only & {"ingest", "openloop", "latency", "fanout"}:
+        if only & {"ingest", "openloop", "latency", "fanout", "fanout_ws"}:
             gw: Child = await ctx.start_gateway("gateway")
             try:
                 if "ingest" in only:
@@ -170,6 +171,10 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
                     await _guard(sections, "latency", lambda: bench_latency(ctx, gw))
                 if "fanout" in only:
                     await _guard(sections, "fanout", lambda: bench_fanout(ctx, gw))
+                if "fanout_ws" in only:
+                    await _guard(
+                        sections, "fanout_ws", lambda: bench_fanout(ctx, gw, "websockets")
+                    )
             finally:
                 await gw.stop()
         if "memory" in only:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -53,6 +54,7 @@ def _open(loop: asyncio.AbstractEventLoop) -> tuple[_Client, _Transport, ServerP
     server.receive_data(bytes(transport.out))
     transport.out.clear()
     (request,) = server.events_received()
+    assert isinstance(request, Request)
     assert request.path == "/ws/panel/abc?token=t"
     server.send_response(server.accept(request))
     server.send_text(b'{"type":"hello"}')

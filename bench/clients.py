@@ -26,6 +26,7 @@ from bench.pipelined import (
     UTTERANCE,
     OpenLoopCandidate,
     PipelinedCandidate,
+    RawIdle,
     RawWatchingPanel,
     WatchingPanel,
     open_clients,
@@ -38,6 +39,7 @@ __all__ = [
     "IngestJob",
     "OpenLoopJob",
     "PanelLatencyJob",
+    "RawIdleJob",
     "candidate_frame",
     "open_all",
     "parse_stamp",
@@ -470,3 +472,32 @@ class IdleJob:
         for task in self._drains:
             task.cancel()
         await asyncio.gather(*self._drains, return_exceptions=True)
+
+
+@dataclass
+class RawIdleJob:
+    """Many idle sockets on the minimal reader (a few KiB each in this process, where a
+    `websockets` connection costs tens), connected from several loopback source addresses."""
+
+    ws_base: str
+    conns: list[tuple[str, str, str]]  # (kind, session_id, token)
+    sources: list[str]
+    _open: list[RawIdle] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        urls = [ws_url(self.ws_base, k, s, t) for k, s, t in self.conns]
+        self._open, failures = await open_clients(
+            urls, RawIdle, concurrency=64, timeout_s=120, sources=self.sources
+        )
+        return {"open": len(self._open), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        return {"still_open": sum(not c.closed.done() for c in self._open)}
+
+    async def teardown(self) -> None:
+        for conn in self._open:
+            conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.closed) for c in self._open)), 10
+            )

@@ -44,6 +44,8 @@ class Scale:
     store_batches: int  # storecost: batches per variant per round
     store_rounds: int
     openloop_s: float
+    many_conns: int  # the many-connections run (as far as the descriptor limit allows)
+    many_procs: int
     openloop_default_rate: float  # frames/s when section 1 did not run
 
 
@@ -73,6 +75,8 @@ FULL = Scale(
     store_batches=40,
     store_rounds=3,
     openloop_s=15.0,
+    many_conns=50_000,
+    many_procs=8,
     openloop_default_rate=5000.0,
 )
 
@@ -102,6 +106,8 @@ QUICK = Scale(
     store_batches=5,
     store_rounds=1,
     openloop_s=4.0,
+    many_conns=2_000,
+    many_procs=2,
     openloop_default_rate=500.0,
 )
 

@@ -31,6 +31,7 @@ __all__ = [
     "UTTERANCE",
     "OpenLoopCandidate",
     "PipelinedCandidate",
+    "RawIdle",
     "RawWatchingPanel",
     "SansIOClient",
     "WatchingPanel",
@@ -243,6 +244,13 @@ class WatchingPanel(SansIOClient):
             self.finished.set_result(None)
 
 
+class RawIdle(RawClient):
+    """A socket that only stays open: answers pings (the reader does), discards events."""
+
+    def on_text(self, payload: bytes) -> None:
+        pass
+
+
 class RawWatchingPanel(RawClient):
     """`WatchingPanel` on the minimal frame reader (`bench.wsreader`) instead of `websockets`."""
 
@@ -273,20 +281,25 @@ async def open_clients(
     make: Callable[[str, asyncio.AbstractEventLoop], C],
     concurrency: int = 64,
     timeout_s: float = 60,
+    sources: list[str] | None = None,
 ) -> tuple[list[C], Counter[str]]:
-    """Connect every URL (bounded concurrency) and wait for each gateway's first frame."""
+    """Connect every URL (bounded concurrency) and wait for each gateway's first frame.
+    `sources`: local addresses to connect from, in turn (loopback has about 28,000 ephemeral
+    ports per source address)."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
     failures: Counter[str] = Counter()
 
-    async def one(url: str) -> C | None:
+    async def one(i: int, url: str) -> C | None:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        local = (sources[i % len(sources)], 0) if sources else None
         async with gate:
             client = make(url, loop)
             try:
                 await asyncio.wait_for(
-                    loop.create_connection(lambda: client, host, port), timeout_s
+                    loop.create_connection(lambda: client, host, port, local_addr=local),
+                    timeout_s,
                 )
                 await asyncio.wait_for(asyncio.shield(client.opened), timeout_s)
                 return client
@@ -295,5 +308,5 @@ async def open_clients(
                 client.close()
                 return None
 
-    opened = await asyncio.gather(*(one(u) for u in urls))
+    opened = await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
     return [c for c in opened if c is not None], failures

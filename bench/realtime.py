@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from bench.clients import (
     IngestJob,
     OpenLoopJob,
     PanelLatencyJob,
+    RawIdleJob,
     candidate_frame,
     stamped_text,
     ws_url,
@@ -51,7 +53,14 @@ from gateway.auth import Role
 from gateway.frames import numbered_transcript_event, transcript_head
 from gateway.wsframe import text_frame
 
-__all__ = ["bench_fanout", "bench_ingest", "bench_latency", "bench_memory", "bench_openloop"]
+__all__ = [
+    "bench_connections",
+    "bench_fanout",
+    "bench_ingest",
+    "bench_latency",
+    "bench_memory",
+    "bench_openloop",
+]
 
 TARGET_MS = 0.050
 RUN_QUEUE_METRIC = "gateway_event_loop_run_queue_seconds_total"
@@ -720,4 +729,86 @@ async def bench_memory(ctx: Context) -> Section:
             f"RSS sum {pg0.rss_kib / mib:,.0f} -> {pg1.rss_kib / mib:,.0f} MiB (shared buffers "
             f"counted in every process), PSS sum as in the table."
         )
+    return sec
+
+
+# -- 4b. many connections ---------------------------------------------------------------------
+
+
+def _nofile(pid: int) -> int:
+    """The soft open-files limit of a running process."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    return 0
+
+
+async def bench_connections(ctx: Context) -> Section:
+    """As many idle sockets as asked (50,000), or as the gateway's descriptor limit allows:
+    the bench lifts its soft limit to the hard one, and only a process with CAP_SYS_RESOURCE
+    can raise the hard one."""
+    s = ctx.scale
+    gw = await ctx.start_gateway("gateway-many")
+    try:
+        limit = _nofile(gw.proc.pid)
+        n = min(s.many_conns, max(0, limit - 1000))  # room for the pool, logs, listeners
+        per = 10
+        sessions = max(1, n // per)
+        n = sessions * per
+        sec = Section(
+            "connections",
+            f"4b. Many idle connections: {n:,} (asked {s.many_conns:,})",
+            _cmd(ctx, "connections"),
+        )
+        ids = await create_sessions(ctx.db.dsn, sessions)
+        conns: list[tuple[str, str, str]] = []
+        for sid in ids:
+            conns.append(("candidate", sid, token(Role.CANDIDATE, sid)))
+            conns += [("panel", sid, token(Role.INTERVIEWER, sid))] * (per - 1)
+        sources = [f"127.0.0.{i}" for i in range(1, 2 + n // 25_000)]
+        await asyncio.sleep(1.0)
+        rss0 = rss_kib(gw.proc.pid)
+        t0 = time.monotonic()
+        jobs = [RawIdleJob(gw.ws_url, part, sources) for part in split(conns, s.many_procs)]
+        async with WorkerGroup(jobs) as group:
+            ready = await group.ready(timeout_s=600)
+            accept_s = time.monotonic() - t0
+            await asyncio.sleep(3.0)
+            rss1 = rss_kib(gw.proc.pid)
+            metrics = await ctx.metrics(gw)
+            group.go()
+            held = await group.results()
+    finally:
+        await gw.stop()
+    opened = sum(r["open"] for r in ready)
+    failures: Counter[str] = Counter()
+    for r in ready:
+        failures.update(r["failures"])
+    still = sum(r["still_open"] for r in held)
+    sec.figures += [
+        Figure(
+            "gateway RSS before / with all open", f"{rss0 / 1024:,.0f} / {rss1 / 1024:,.0f} MiB"
+        ),
+        Figure(
+            "per connection",
+            f"{(rss1 - rss0) / max(opened, 1):.1f} KiB",
+            "<= 30 KiB",
+            (rss1 - rss0) / max(opened, 1) <= 30 and opened == n,
+        ),
+        Figure("time to accept them all", f"{accept_s:.1f} s ({opened / accept_s:,.0f}/s)"),
+    ]
+    sec.notes += [
+        f"{sessions:,} sessions, each with 1 candidate and {per - 1} panel sockets, on the "
+        f"minimal reader (`bench/wsreader.py`, answering pings) over {len(jobs)} client "
+        f"processes, connecting from {', '.join(sources)} (loopback has about 28,000 "
+        f"ephemeral ports per source address); {opened:,} opened, {still:,} still open after "
+        f"the measurement; the gateway counted {metrics.get('gateway_ws_open', 0):,.0f} open "
+        f"sockets. Failures: {dict(failures) or 'none'}. Time to accept: from the first "
+        "connect to the last socket's first frame (its hello or snapshot), 64 handshakes in "
+        "flight per client process.",
+        f"The gateway's open-files limit here is {limit:,} (the bench lifts the soft limit to "
+        "the hard one; raising the hard one needs CAP_SYS_RESOURCE, which this machine's "
+        f"user does not have), so the run holds {n:,} sockets"
+        + (f" rather than {s.many_conns:,}." if n < s.many_conns else "."),
+    ]
     return sec

@@ -24,6 +24,7 @@ from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
 from bench.realtime import (
+    bench_connections,
     bench_fanout,
     bench_ingest,
     bench_latency,
@@ -45,6 +46,7 @@ NAMES = (
     "fanout",
     "fanout_ws",
     "memory",
+    "connections",
     "analysis",
     "compression",
 )
@@ -179,6 +181,8 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
                 await gw.stop()
         if "memory" in only:
             await _guard(sections, "memory", lambda: bench_memory(ctx))
+        if "connections" in only:
+            await _guard(sections, "connections", lambda: bench_connections(ctx))
         if "analysis" in only:
             await _guard(sections, "analysis", lambda: bench_analysis(ctx))
     finally:

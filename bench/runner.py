@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.analysis import bench_analysis
+from bench.busbench import run_bus
 from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
@@ -48,6 +49,7 @@ NAMES = (
     "memory",
     "connections",
     "analysis",
+    "bus",
     "compression",
 )
 
@@ -87,6 +89,39 @@ async def bench_compression(ctx: Context) -> Section:
         "(each socket compresses the same event again with its own context) and costs "
         f"~{on.rss_kib_per_conn - off.rss_kib_per_conn:.0f} KiB per connection, for a "
         "bandwidth saving that does not matter on events of a few hundred bytes.",
+    ]
+    return sec
+
+
+async def bench_bus(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "bus",
+        "6. The PostgreSQL bus: events per second on one NOTIFY channel",
+        "interview-gateway bench --only bus" + (" --quick" if s.quick else ""),
+    )
+    seconds = 4.0 if s.quick else 10.0
+    for r in await run_bus(ctx.db.dsn, ctx.db.postmaster_pid, seconds):
+        sec.figures.append(
+            Figure(
+                f"{r.label}: published / received per listener",
+                f"{r.published_per_s:,.0f} / {r.received_per_s:,.0f} events/s "
+                f"({r.received_per_s / r.expected_per_s:.0%} of its share; PostgreSQL "
+                f"{r.postgres_cores:.2f} cores)"
+                if r.expected_per_s
+                else f"{r.published_per_s:,.0f} / -",
+            )
+        )
+    sec.notes += [
+        f"The gateway's `PostgresBus` (`services/pgbus.py`) in separate processes on one "
+        f"database, each publishing transcript-sized events (~380 B) of 1,000 sessions as fast "
+        f"as its sender task takes them for {seconds:.0f} s (it waits while 20,000 are queued), "
+        "and counting what its listener receives from the others, including 3 s after the end "
+        "for what was still in flight. Events travel packed, about 15 to a notification (the "
+        "8,000-byte NOTIFY limit). A listener below 100% of its share could not keep up: "
+        "every process reads every event on the channel, so this figure caps the events per "
+        f"second of a whole deployment. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.2f}.",
     ]
     return sec
 
@@ -183,6 +218,8 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
             await _guard(sections, "memory", lambda: bench_memory(ctx))
         if "connections" in only:
             await _guard(sections, "connections", lambda: bench_connections(ctx))
+        if "bus" in only:
+            await _guard(sections, "bus", lambda: bench_bus(ctx))
         if "analysis" in only:
             await _guard(sections, "analysis", lambda: bench_analysis(ctx))
     finally:

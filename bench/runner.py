@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.analysis import bench_analysis
 from bench.busbench import run_bus
+from bench.capacity import run_capacity
 from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
@@ -50,6 +51,7 @@ NAMES = (
     "connections",
     "analysis",
     "bus",
+    "capacity",
     "compression",
 )
 
@@ -89,6 +91,50 @@ async def bench_compression(ctx: Context) -> Section:
         "(each socket compresses the same event again with its own context) and costs "
         f"~{on.rss_kib_per_conn - off.rss_kib_per_conn:.0f} KiB per connection, for a "
         "bandwidth saving that does not matter on events of a few hundred bytes.",
+    ]
+    return sec
+
+
+async def bench_capacity(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "capacity",
+        "7. Capacity: CPU by sessions, panels per session and messages per minute",
+        "interview-gateway bench --only capacity" + (" --quick" if s.quick else ""),
+    )
+    seconds = 5.0 if s.quick else 20.0
+    gw = await ctx.start_gateway("gateway-capacity", {"ANALYSIS_EVERY": "10"})
+    try:
+        points = await run_capacity(ctx, gw, seconds, big=not s.quick)
+    finally:
+        await gw.stop()
+    rows = [
+        "sessions  panels/session  msgs/min/candidate  acked/s  analyses/min  gateway cores  "
+        "PostgreSQL cores  ack p50 / p99      load"
+    ]
+    for p in points:
+        rows.append(
+            f"{p.sessions:>8,}  {p.panels:>14}  {p.per_minute:>18.0f}  {p.acked_per_s:>7,.0f}  "
+            f"{p.analyses_per_min:>12,.0f}  {p.gateway_cores:>13.3f}  {p.postgres_cores:>16.3f}  "
+            f"{p.ack_p50 * 1000:>6.1f} / {p.ack_p99 * 1000:>6.1f} ms  {p.load:.2f}"
+        )
+    sec.blocks.append(("Measured points:", "\n".join(rows)))
+    biggest = max(points, key=lambda p: p.sessions * (p.panels + 1) * p.per_minute)
+    sec.figures.append(
+        Figure(
+            f"{biggest.sessions:,} sessions x {biggest.panels} panels, "
+            f"{biggest.per_minute:.0f} msgs/min each: gateway / PostgreSQL cores",
+            f"{biggest.gateway_cores:.2f} / {biggest.postgres_cores:.2f}",
+        )
+    )
+    sec.notes += [
+        f"A gateway with `ANALYSIS_EVERY=10` (offline analyzer, 2 worker processes, counted "
+        f"with the gateway); per point, fresh sessions whose candidates send on a fixed "
+        f"schedule (an open loop, `bench.clients.OpenLoopJob`) and whose panels read "
+        f"(`bench.clients.RawIdleJob`) for {seconds:.0f} s, over {s.load_procs} + "
+        f"{s.load_procs} client processes. CPU in cores (1.0 = one core busy all the time): "
+        "the gateway process with its analysis workers, and PostgreSQL's process tree. "
+        "docs/operations.md reads these points.",
     ]
     return sec
 
@@ -220,6 +266,8 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
             await _guard(sections, "connections", lambda: bench_connections(ctx))
         if "bus" in only:
             await _guard(sections, "bus", lambda: bench_bus(ctx))
+        if "capacity" in only:
+            await _guard(sections, "capacity", lambda: bench_capacity(ctx))
         if "analysis" in only:
             await _guard(sections, "analysis", lambda: bench_analysis(ctx))
     finally:

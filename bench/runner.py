@@ -280,13 +280,17 @@ SETUP_NOTES = [
     "`DATABASE_URL` pointing at a fresh database, `GATEWAY_JWT_SECRET` set by the bench (it "
     "signs the tokens), the offline analyzer and voice agent, `WS_RATE_PER_SECOND`/"
     "`WS_RATE_BURST` lifted (the limiter is an abuse guard, not the thing measured) and "
-    "`ANALYSIS_EVERY=1000` except in the analysis benchmark. Other settings are the defaults "
+    "`ANALYSIS_EVERY=1000` except in the analysis and capacity benchmarks, and "
+    "`GATEWAY_EVENT_LOOP=uvloop` (the default when uvloop is installed; section 1 also runs a "
+    "gateway on asyncio's loop). Other settings are the defaults "
     "(`DB_POOL_MAX=10`, `COMMIT_MAX_DELAY_MS=0`, `WS_OUTBOX_MAX=1024`).",
     "PostgreSQL: the embedded server in a temp dir (or a new database on `DATABASE_URL`), "
     "default configuration (`fsync`, `synchronous_commit` on). Sessions are created directly "
     "in SQL; tokens are signed with the same secret.",
-    "Load: separate client processes (`multiprocessing`, spawn) with the `websockets` client "
-    "(aiohttp `ClientSession` for the design's HTTP path). The machine has 2 cores shared by "
+    "Load: separate client processes (`multiprocessing`, spawn): `websockets` (its asyncio "
+    "client, or its Sans-I/O protocol on a plain transport, `bench/pipelined.py`), the minimal "
+    "reader `bench/wsreader.py` for fan-out panels and idle sockets, aiohttp `ClientSession` "
+    "for the design's HTTP path; each section names its client. The machine has 2 cores shared by "
     "everything: the gateway's event loop (one core at most), PostgreSQL backends and the "
     "client processes compete for them, so the client side costs throughput and adds latency "
     "to every figure; on a real deployment clients are elsewhere.",

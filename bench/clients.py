@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import random
 import time
 from collections import Counter
@@ -21,14 +22,24 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.pipelined import UTTERANCE, PipelinedCandidate, WatchingPanel, open_clients
+from bench.pipelined import (
+    UTTERANCE,
+    OpenLoopCandidate,
+    PipelinedCandidate,
+    RawIdle,
+    RawWatchingPanel,
+    WatchingPanel,
+    open_clients,
+)
 
 __all__ = [
     "BaselineJob",
     "FanoutPanelsJob",
     "IdleJob",
     "IngestJob",
+    "OpenLoopJob",
     "PanelLatencyJob",
+    "RawIdleJob",
     "candidate_frame",
     "open_all",
     "parse_stamp",
@@ -142,6 +153,67 @@ class IngestJob:
         return {
             "acks": sum(c.acks for c in self._conns),
             "duration_s": self.duration_s,
+            "latencies": _trim([x for c in self._conns for x in c.latencies]),
+            "errors": dict(errors),
+        }
+
+    async def teardown(self) -> None:
+        for conn in self._conns:
+            conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.closed) for c in self._conns)), 5
+            )
+
+
+@dataclass
+class OpenLoopJob:
+    """Candidates sending at a fixed rate each, whatever the acks do (an open loop), with a
+    random phase each: the offered load is `rate_per_conn x connections` frames/s however
+    slowly the gateway answers, so the ack latency is what a client sees at that load."""
+
+    ws_base: str
+    sessions: list[tuple[str, str]]  # (session_id, candidate token)
+    rate_per_conn: float
+    duration_s: float
+    _conns: list[OpenLoopCandidate] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        urls = [ws_url(self.ws_base, "candidate", s, t) for s, t in self.sessions]
+        self._conns, failures = await open_clients(urls, OpenLoopCandidate, CONNECT_CONCURRENCY)
+        return {"open": len(self._conns), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        interval = 1.0 / self.rate_per_conn
+        start = time.monotonic()
+        deadline = start + self.duration_s
+        due = [(start + random.random() * interval, i) for i in range(len(self._conns))]
+        heapq.heapify(due)
+        sent = 0
+        while due:
+            now = time.monotonic()
+            while due and due[0][0] <= now:
+                at, i = heapq.heappop(due)
+                self._conns[i].send(deadline)
+                sent += 1
+                if at + interval < deadline:
+                    heapq.heappush(due, (at + interval, i))
+            await asyncio.sleep(0.001 if not due else max(0.0, min(due[0][0] - now, 0.005)))
+        # the answers to the last frames, then count what never came
+        for _ in range(200):  # at most 10 s
+            if not any(c.sent for c in self._conns):
+                break
+            await asyncio.sleep(0.05)
+        errors: Counter[str] = Counter()
+        for conn in self._conns:
+            errors.update(conn.errors)
+        unanswered = sum(len(c.sent) for c in self._conns)
+        if unanswered:
+            errors["unanswered after 10 s"] += unanswered
+        return {
+            "acks": sum(c.acks for c in self._conns),
+            "sent": sent,
+            "elapsed_s": time.monotonic() - start,
             "latencies": _trim([x for c in self._conns for x in c.latencies]),
             "errors": dict(errors),
         }
@@ -324,22 +396,25 @@ class PanelLatencyJob:
 class FanoutPanelsJob:
     """Panels of one session recording when each transcript `seq` arrives; stop at `last_seq`.
 
-    Panels are `bench.pipelined.WatchingPanel`s: each event is handled as it is parsed, so the
-    figure is the gateway's fan-out rather than the load generator's task switching."""
+    Panels are `bench.pipelined.RawWatchingPanel`s (the minimal reader, `bench.wsreader`) or
+    `WatchingPanel`s (`websockets`' Sans-I/O protocol): each event is handled as it is parsed,
+    so the figure is the gateway's fan-out rather than the load generator's task switching."""
 
     ws_base: str
     session_id: str
     tokens: list[str]
     last_seq: int
     timeout_s: float
-    _panels: list[WatchingPanel] = field(default_factory=list)
+    reader: str = "raw"  # "raw": bench.wsreader; "websockets": its Sans-I/O protocol
+    _panels: list[WatchingPanel | RawWatchingPanel] = field(default_factory=list)
     _seen: dict[int, list[int]] = field(default_factory=dict)
 
     async def setup(self) -> dict[str, Any]:
         urls = [ws_url(self.ws_base, "panel", self.session_id, t) for t in self.tokens]
+        kind = RawWatchingPanel if self.reader == "raw" else WatchingPanel
 
-        def make(url: str, loop: asyncio.AbstractEventLoop) -> WatchingPanel:
-            return WatchingPanel(url, loop, self._seen, self.last_seq, parse_stamp)
+        def make(url: str, loop: asyncio.AbstractEventLoop) -> WatchingPanel | RawWatchingPanel:
+            return kind(url, loop, self._seen, self.last_seq, parse_stamp)
 
         self._panels, failures = await open_clients(urls, make, CONNECT_CONCURRENCY)
         return {"open": len(self._panels), "failures": dict(failures)}
@@ -397,3 +472,32 @@ class IdleJob:
         for task in self._drains:
             task.cancel()
         await asyncio.gather(*self._drains, return_exceptions=True)
+
+
+@dataclass
+class RawIdleJob:
+    """Many idle sockets on the minimal reader (a few KiB each in this process, where a
+    `websockets` connection costs tens), connected from several loopback source addresses."""
+
+    ws_base: str
+    conns: list[tuple[str, str, str]]  # (kind, session_id, token)
+    sources: list[str]
+    _open: list[RawIdle] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        urls = [ws_url(self.ws_base, k, s, t) for k, s, t in self.conns]
+        self._open, failures = await open_clients(
+            urls, RawIdle, concurrency=64, timeout_s=120, sources=self.sources
+        )
+        return {"open": len(self._open), "failures": dict(failures)}
+
+    async def run(self) -> dict[str, Any]:
+        return {"still_open": sum(not c.closed.done() for c in self._open)}
+
+    async def teardown(self) -> None:
+        for conn in self._open:
+            conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(c.closed) for c in self._open)), 10
+            )

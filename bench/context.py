@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,6 +40,13 @@ class Scale:
     model_samples: int  # one-at-a-time triggers, fake 1 s model
     compression_clients: int
     compression_messages: int
+    store_sessions: int  # storecost: frames per batch (one per session)
+    store_batches: int  # storecost: batches per variant per round
+    store_rounds: int
+    openloop_s: float
+    many_conns: int  # the many-connections run (as far as the descriptor limit allows)
+    many_procs: int
+    openloop_default_rate: float  # frames/s when section 1 did not run
 
 
 FULL = Scale(
@@ -64,6 +71,13 @@ FULL = Scale(
     model_samples=20,
     compression_clients=1000,
     compression_messages=100,
+    store_sessions=1000,
+    store_batches=40,
+    store_rounds=3,
+    openloop_s=15.0,
+    many_conns=50_000,
+    many_procs=8,
+    openloop_default_rate=5000.0,
 )
 
 QUICK = Scale(
@@ -88,6 +102,13 @@ QUICK = Scale(
     model_samples=2,
     compression_clients=100,
     compression_messages=30,
+    store_sessions=100,
+    store_batches=5,
+    store_rounds=1,
+    openloop_s=4.0,
+    many_conns=2_000,
+    many_procs=2,
+    openloop_default_rate=500.0,
 )
 
 
@@ -115,6 +136,7 @@ GATEWAY_ENV = {
     "WS_PANELS_PER_TOKEN": "10000",
     "MAX_CONNECTIONS_PER_ADDRESS": "1000000",
     "ANALYSIS_EVERY": "1000",
+    "GATEWAY_EVENT_LOOP": "uvloop",  # the default (`auto`) when installed; explicit here
 }
 
 
@@ -123,6 +145,7 @@ class Context:
     scale: Scale
     workdir: Path
     db: Database
+    measured: dict[str, float] = field(default_factory=dict)  # figures later sections use
 
     async def start_gateway(self, name: str, env: dict[str, str] | None = None) -> Child:
         port = free_port()

@@ -25,7 +25,18 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["UTTERANCE", "PipelinedCandidate", "SansIOClient", "WatchingPanel", "open_clients"]
+from bench.wsreader import RawClient
+
+__all__ = [
+    "UTTERANCE",
+    "OpenLoopCandidate",
+    "PipelinedCandidate",
+    "RawIdle",
+    "RawWatchingPanel",
+    "SansIOClient",
+    "WatchingPanel",
+    "open_clients",
+]
 
 UTTERANCE = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 _PREFIX = b'{"type":"transcript","role":"user","text":' + orjson.dumps(UTTERANCE) + b',"seq":'
@@ -157,6 +168,58 @@ class PipelinedCandidate(SansIOClient):
         self.ws.send_text(_frame(self._seq))
 
 
+class OpenLoopCandidate(SansIOClient):
+    """A candidate sending on a schedule, whatever the acks do (an open loop): `send` is called
+    by the job's ticker; each ack's latency is measured from its frame's send time."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(url, loop)
+        self.acks = 0
+        self.latencies: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.sent: dict[int, float] = {}
+        self._seq = 0
+        self._deadline = float("inf")
+
+    def send(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._seq += 1
+        self.sent[self._seq] = time.monotonic()
+        self.ws.send_text(_frame(self._seq))
+        self._flush()
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ack":
+            t = self.sent.pop(frame["seq"], None)
+            now = time.monotonic()
+            if t is not None and now <= self._deadline:
+                self.acks += 1
+                self.latencies.append(now - t)
+        elif kind == "error":
+            self.errors[str(frame.get("code"))] += 1
+            ref = frame.get("ref")
+            if isinstance(ref, str) and ref.isdigit():
+                self.sent.pop(int(ref), None)
+
+
+def _note_arrival(
+    seen: dict[int, list[int]], frame: dict[str, Any], stamp: Callable[[str], int | None]
+) -> int | None:
+    """Record a `transcript` event's arrival in `seen`; its seq (None for other frames)."""
+    now = time.monotonic_ns()
+    if frame.get("type") != "transcript":
+        return None
+    seq: int = frame["seq"]
+    entry = seen.get(seq)
+    if entry is None:
+        seen[seq] = [stamp(frame["text"]) or 0, now, 1]
+    else:
+        entry[1] = max(entry[1], now)
+        entry[2] += 1
+    return seq
+
+
 class WatchingPanel(SansIOClient):
     """A panel noting when each `transcript` event arrives, into `seen` (shared by the panels
     of one process): seq -> [send time in its text, last arrival, panels that got it], times
@@ -176,21 +239,41 @@ class WatchingPanel(SansIOClient):
         self._stamp = stamp
 
     def on_message(self, frame: dict[str, Any]) -> None:
-        now = time.monotonic_ns()
-        if frame.get("type") != "transcript":
-            return
-        seq = frame["seq"]
-        entry = self._seen.get(seq)
-        if entry is None:
-            self._seen[seq] = [self._stamp(frame["text"]) or 0, now, 1]
-        else:
-            entry[1] = max(entry[1], now)
-            entry[2] += 1
-        if seq >= self._last and not self.finished.done():
+        seq = _note_arrival(self._seen, frame, self._stamp)
+        if seq is not None and seq >= self._last and not self.finished.done():
             self.finished.set_result(None)
 
 
-C = TypeVar("C", bound=SansIOClient)
+class RawIdle(RawClient):
+    """A socket that only stays open: answers pings (the reader does), discards events."""
+
+    def on_text(self, payload: bytes) -> None:
+        pass
+
+
+class RawWatchingPanel(RawClient):
+    """`WatchingPanel` on the minimal frame reader (`bench.wsreader`) instead of `websockets`."""
+
+    def __init__(
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        seen: dict[int, list[int]],
+        last_seq: int,
+        stamp: Callable[[str], int | None],
+    ) -> None:
+        super().__init__(url, loop)
+        self._seen = seen
+        self._last = last_seq
+        self._stamp = stamp
+
+    def on_text(self, payload: bytes) -> None:
+        seq = _note_arrival(self._seen, orjson.loads(payload), self._stamp)
+        if seq is not None and seq >= self._last and not self.finished.done():
+            self.finished.set_result(None)
+
+
+C = TypeVar("C", bound=SansIOClient | RawClient)
 
 
 async def open_clients(
@@ -198,20 +281,25 @@ async def open_clients(
     make: Callable[[str, asyncio.AbstractEventLoop], C],
     concurrency: int = 64,
     timeout_s: float = 60,
+    sources: list[str] | None = None,
 ) -> tuple[list[C], Counter[str]]:
-    """Connect every URL (bounded concurrency) and wait for each gateway's first frame."""
+    """Connect every URL (bounded concurrency) and wait for each gateway's first frame.
+    `sources`: local addresses to connect from, in turn (loopback has about 28,000 ephemeral
+    ports per source address)."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
     failures: Counter[str] = Counter()
 
-    async def one(url: str) -> C | None:
+    async def one(i: int, url: str) -> C | None:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        local = (sources[i % len(sources)], 0) if sources else None
         async with gate:
             client = make(url, loop)
             try:
                 await asyncio.wait_for(
-                    loop.create_connection(lambda: client, host, port), timeout_s
+                    loop.create_connection(lambda: client, host, port, local_addr=local),
+                    timeout_s,
                 )
                 await asyncio.wait_for(asyncio.shield(client.opened), timeout_s)
                 return client
@@ -220,5 +308,5 @@ async def open_clients(
                 client.close()
                 return None
 
-    opened = await asyncio.gather(*(one(u) for u in urls))
+    opened = await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
     return [c for c in opened if c is not None], failures

@@ -93,6 +93,11 @@ class Database:
             await conn.close()
         self.dsn = _with_database_name(self._admin, self._name)
 
+    @property
+    def admin_dsn(self) -> str:
+        """The server's maintenance database (for benchmarks that make databases of their own)."""
+        return self._admin
+
     async def stop(self) -> None:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             conn = await asyncpg.connect(self._admin)

@@ -31,6 +31,7 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    blocks: list[tuple[str, str]] = field(default_factory=list)  # (caption, preformatted text)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def render_markdown(
     for s in sections:
         out += ["", f"## {s.title}", "", f"Reproduce: `{s.command}`", ""]
         out += [f"- {n}" for n in s.notes]
+        for caption, text in s.blocks:
+            out += ["", caption, "", "```", text.rstrip(), "```"]
         if s.error:
             out += ["", "```", s.error.strip(), "```"]
     return "\n".join(out) + "\n"

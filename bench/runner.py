@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -19,17 +20,40 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.analysis import bench_analysis
+from bench.busbench import run_bus
+from bench.capacity import run_capacity
 from bench.compression import run_compression
 from bench.context import FULL, QUICK, Context
 from bench.procs import Child, Database, raise_nofile_limit
-from bench.realtime import bench_fanout, bench_ingest, bench_latency, bench_memory
+from bench.realtime import (
+    bench_connections,
+    bench_fanout,
+    bench_ingest,
+    bench_latency,
+    bench_memory,
+    bench_openloop,
+)
 from bench.report import Figure, Section, machine, render_markdown, render_table
+from bench.storecost import run_storecost
 
 __all__ = ["NAMES", "run_bench"]
 
 log = logging.getLogger("bench")
 
-NAMES = ("ingest", "latency", "fanout", "memory", "analysis", "compression")
+NAMES = (
+    "ingest",
+    "openloop",
+    "storecost",
+    "latency",
+    "fanout",
+    "fanout_ws",
+    "memory",
+    "connections",
+    "analysis",
+    "bus",
+    "capacity",
+    "compression",
+)
 
 
 async def bench_compression(ctx: Context) -> Section:
@@ -71,6 +95,120 @@ async def bench_compression(ctx: Context) -> Section:
     return sec
 
 
+async def bench_capacity(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "capacity",
+        "7. Capacity: CPU by sessions, panels per session and messages per minute",
+        "interview-gateway bench --only capacity" + (" --quick" if s.quick else ""),
+    )
+    seconds = 5.0 if s.quick else 20.0
+    gw = await ctx.start_gateway("gateway-capacity", {"ANALYSIS_EVERY": "10"})
+    try:
+        points = await run_capacity(ctx, gw, seconds, big=not s.quick)
+    finally:
+        await gw.stop()
+    rows = [
+        "sessions  panels/session  msgs/min/candidate  acked/s  analyses/min  gateway cores  "
+        "PostgreSQL cores  ack p50 / p99      load"
+    ]
+    for p in points:
+        rows.append(
+            f"{p.sessions:>8,}  {p.panels:>14}  {p.per_minute:>18.0f}  {p.acked_per_s:>7,.0f}  "
+            f"{p.analyses_per_min:>12,.0f}  {p.gateway_cores:>13.3f}  {p.postgres_cores:>16.3f}  "
+            f"{p.ack_p50 * 1000:>6.1f} / {p.ack_p99 * 1000:>6.1f} ms  {p.load:.2f}"
+        )
+    sec.blocks.append(("Measured points:", "\n".join(rows)))
+    biggest = max(points, key=lambda p: p.sessions * (p.panels + 1) * p.per_minute)
+    sec.figures.append(
+        Figure(
+            f"{biggest.sessions:,} sessions x {biggest.panels} panels, "
+            f"{biggest.per_minute:.0f} msgs/min each: gateway / PostgreSQL cores",
+            f"{biggest.gateway_cores:.2f} / {biggest.postgres_cores:.2f}",
+        )
+    )
+    sec.notes += [
+        f"A gateway with `ANALYSIS_EVERY=10` (offline analyzer, 2 worker processes, counted "
+        f"with the gateway); per point, fresh sessions whose candidates send on a fixed "
+        f"schedule (an open loop, `bench.clients.OpenLoopJob`) and whose panels read "
+        f"(`bench.clients.RawIdleJob`) for {seconds:.0f} s, over {s.load_procs} + "
+        f"{s.load_procs} client processes. CPU in cores (1.0 = one core busy all the time): "
+        "the gateway process with its analysis workers, and PostgreSQL's process tree. "
+        "docs/operations.md reads these points.",
+    ]
+    return sec
+
+
+async def bench_bus(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "bus",
+        "6. The PostgreSQL bus: events per second on one NOTIFY channel",
+        "interview-gateway bench --only bus" + (" --quick" if s.quick else ""),
+    )
+    seconds = 4.0 if s.quick else 10.0
+    for r in await run_bus(ctx.db.dsn, ctx.db.postmaster_pid, seconds):
+        sec.figures.append(
+            Figure(
+                f"{r.label}: published / received per listener",
+                f"{r.published_per_s:,.0f} / {r.received_per_s:,.0f} events/s "
+                f"({r.received_per_s / r.expected_per_s:.0%} of its share; PostgreSQL "
+                f"{r.postgres_cores:.2f} cores)"
+                if r.expected_per_s
+                else f"{r.published_per_s:,.0f} / -",
+            )
+        )
+    sec.notes += [
+        f"The gateway's `PostgresBus` (`services/pgbus.py`) in separate processes on one "
+        f"database, each publishing transcript-sized events (~380 B) of 1,000 sessions as fast "
+        f"as its sender task takes them for {seconds:.0f} s (it waits while 20,000 are queued), "
+        "and counting what its listener receives from the others, including 3 s after the end "
+        "for what was still in flight. Events travel packed, about 15 to a notification (the "
+        "8,000-byte NOTIFY limit). A listener below 100% of its share could not keep up: "
+        "every process reads every event on the channel, so this figure caps the events per "
+        f"second of a whole deployment. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.2f}.",
+    ]
+    return sec
+
+
+async def bench_storecost(ctx: Context) -> Section:
+    s = ctx.scale
+    sec = Section(
+        "storecost",
+        "1a. PostgreSQL's CPU per stored frame, schema variants side by side",
+        "interview-gateway bench --only storecost" + (" --quick" if s.quick else ""),
+    )
+    results, plans = await run_storecost(
+        ctx.db.admin_dsn,
+        ctx.db.postmaster_pid,
+        sessions=s.store_sessions,
+        per_session=1,
+        batches=s.store_batches,
+        rounds=s.store_rounds,
+    )
+    for r in results:
+        sec.figures.append(
+            Figure(
+                f"{r.variant.name}: PostgreSQL CPU per frame",
+                f"{r.us_per_row:.1f} µs (per round {', '.join(f'{x:.0f}' for x in r.per_round)})",
+            )
+        )
+    sec.notes += [
+        f"`gateway_store_frames` called directly (no gateway) with batches of "
+        f"{s.store_sessions:,} frames (one per session, {s.store_sessions:,} sessions), "
+        f"{s.store_batches} batches per variant per round, {s.store_rounds} rounds alternating "
+        "between the variants, each on its own database of the same server; the CPU is that of "
+        "the whole PostgreSQL process tree over the round. The tables grow from round to round "
+        f"({s.store_sessions * s.store_batches:,} rows each): a cost that rises with the table "
+        "is a B-tree that stopped fitting in its hot pages. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.2f}.",
+    ]
+    for label, plan in plans:
+        sec.blocks.append((f"`EXPLAIN`, {label}:", plan))
+    return sec
+
+
 def _loadavg() -> str:
     try:
         return Path("/proc/loadavg").read_text().split()[0]
@@ -103,19 +241,33 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
     try:
         if "compression" in only:
             await _guard(sections, "compression", lambda: bench_compression(ctx))
-        if only & {"ingest", "latency", "fanout"}:
+        if "storecost" in only:
+            await _guard(sections, "storecost", lambda: bench_storecost(ctx))
+        if only & {"ingest", "openloop", "latency", "fanout", "fanout_ws"}:
             gw: Child = await ctx.start_gateway("gateway")
             try:
                 if "ingest" in only:
                     await _guard(sections, "ingest", lambda: bench_ingest(ctx, gw))
+                if "openloop" in only:
+                    await _guard(sections, "openloop", lambda: bench_openloop(ctx, gw))
                 if "latency" in only:
                     await _guard(sections, "latency", lambda: bench_latency(ctx, gw))
                 if "fanout" in only:
                     await _guard(sections, "fanout", lambda: bench_fanout(ctx, gw))
+                if "fanout_ws" in only:
+                    await _guard(
+                        sections, "fanout_ws", lambda: bench_fanout(ctx, gw, "websockets")
+                    )
             finally:
                 await gw.stop()
         if "memory" in only:
             await _guard(sections, "memory", lambda: bench_memory(ctx))
+        if "connections" in only:
+            await _guard(sections, "connections", lambda: bench_connections(ctx))
+        if "bus" in only:
+            await _guard(sections, "bus", lambda: bench_bus(ctx))
+        if "capacity" in only:
+            await _guard(sections, "capacity", lambda: bench_capacity(ctx))
         if "analysis" in only:
             await _guard(sections, "analysis", lambda: bench_analysis(ctx))
     finally:
@@ -130,13 +282,17 @@ SETUP_NOTES = [
     "`WS_RATE_BURST` and the admission limits (`WS_CONNECTS_PER_MINUTE[_PER_ADDRESS]`, "
     "`WS_PANELS_PER_TOKEN`, `MAX_CONNECTIONS_PER_ADDRESS`) lifted (abuse guards, not the thing "
     "measured: the load generator is one address) and "
-    "`ANALYSIS_EVERY=1000` except in the analysis benchmark. Other settings are the defaults "
+    "`ANALYSIS_EVERY=1000` except in the analysis and capacity benchmarks, and "
+    "`GATEWAY_EVENT_LOOP=uvloop` (the default when uvloop is installed; section 1 also runs a "
+    "gateway on asyncio's loop). Other settings are the defaults "
     "(`DB_POOL_MAX=10`, `COMMIT_MAX_DELAY_MS=0`, `WS_OUTBOX_MAX=1024`).",
     "PostgreSQL: the embedded server in a temp dir (or a new database on `DATABASE_URL`), "
     "default configuration (`fsync`, `synchronous_commit` on). Sessions are created directly "
     "in SQL; tokens are signed with the same secret.",
-    "Load: separate client processes (`multiprocessing`, spawn) with the `websockets` client "
-    "(aiohttp `ClientSession` for the design's HTTP path). The machine has 2 cores shared by "
+    "Load: separate client processes (`multiprocessing`, spawn): `websockets` (its asyncio "
+    "client, or its Sans-I/O protocol on a plain transport, `bench/pipelined.py`), the minimal "
+    "reader `bench/wsreader.py` for fan-out panels and idle sockets, aiohttp `ClientSession` "
+    "for the design's HTTP path; each section names its client. The machine has 2 cores shared by "
     "everything: the gateway's event loop (one core at most), PostgreSQL backends and the "
     "client processes compete for them, so the client side costs throughput and adds latency "
     "to every figure; on a real deployment clients are elsewhere.",

@@ -24,8 +24,11 @@ class Audience(Enum):
     END = "end"  # the session ended: send `data` to everyone, then close with 4000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BusMessage:
+    """One event for a session's sockets (not frozen: one is made per stored frame, and
+    frozen costs an `object.__setattr__` per field)."""
+
     session_id: uuid.UUID
     audience: Audience
     data: bytes

@@ -47,14 +47,15 @@ def hello(session_id: uuid.UUID, round_number: int, last_seq: int) -> dict[str, 
 def ack(
     seq: int, message_id: uuid.UUID, duplicate: bool, revision: int | None = None
 ) -> dict[str, Any]:
-    """A transcript's ack, or (with `revision`) a correction's."""
+    """A transcript's ack, or (with `revision`) a correction's. The UUID goes as is: orjson
+    writes it natively (the same text as `str()`, a third of the cost)."""
     if revision is None:
-        return {"type": "ack", "seq": seq, "message_id": str(message_id), "duplicate": duplicate}
+        return {"type": "ack", "seq": seq, "message_id": message_id, "duplicate": duplicate}
     return {
         "type": "ack",
         "seq": seq,
         "revision": revision,
-        "message_id": str(message_id),
+        "message_id": message_id,
         "duplicate": duplicate,
     }
 

@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, NamedTuple
 
 from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage
@@ -27,7 +29,18 @@ from gateway.outbox import Outbox
 from gateway.ports import HubStore, SessionSeed, SessionStatus
 from gateway.wsframe import text_frame
 
-__all__ = ["CandidateLink", "PanelSubscription", "SessionHub", "SessionState"]
+__all__ = ["CandidateLink", "PanelSubscription", "RawLine", "SessionHub", "SessionState"]
+
+
+class RawLine(NamedTuple):
+    """A stored transcript line as the live path has it; `SessionHub.window` turns it into a
+    `TranscriptLine` when an analysis reads it."""
+
+    role: Literal["user", "assistant"]
+    text: str
+    seq: int | None
+    timestamp: datetime | None
+
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +96,7 @@ class SessionState:
     language: str
     message_count: int
     next_event_id: int
-    window: deque[TranscriptLine]
+    window: deque[TranscriptLine | RawLine]
     window_stale: bool = False
     panels: set[PanelSubscription] = field(default_factory=set)
     candidate: CandidateLink | None = None
@@ -170,9 +183,13 @@ class SessionHub:
         return state
 
     def record_transcript(
-        self, state: SessionState, line: TranscriptLine, message_count: int
+        self, state: SessionState, line: TranscriptLine | RawLine, message_count: int
     ) -> None:
-        """Keep the analysis window; a count that jumps means another writer added messages."""
+        """Keep the analysis window; a count that jumps means another writer added messages.
+
+        The live path records a `RawLine` (a plain tuple, validated at the edge already):
+        a `TranscriptLine` costs about 3 µs to construct, per stored frame, and most lines
+        leave the window before an analysis reads them twice; `window` makes the models."""
         if message_count > state.message_count + 1:
             state.window_stale = True
         if message_count > state.message_count:
@@ -186,7 +203,11 @@ class SessionHub:
         for i in range(len(state.window) - 1, -1, -1):
             line = state.window[i]
             if line.seq == seq and line.role == role:
-                state.window[i] = line.model_copy(update={"text": text})
+                state.window[i] = (
+                    line._replace(text=text)
+                    if isinstance(line, RawLine)
+                    else line.model_copy(update={"text": text})
+                )
                 break
         state.last_active = time.monotonic()
 
@@ -201,7 +222,16 @@ class SessionHub:
                 state.window = deque(seed.recent, maxlen=self._window)
                 state.message_count = max(state.message_count, seed.message_count)
             state.window_stale = False
-        return list(state.window)
+        lines = [
+            line
+            if isinstance(line, TranscriptLine)
+            else TranscriptLine.model_construct(  # validated at the edge already
+                role=line.role, text=line.text, seq=line.seq, timestamp=line.timestamp
+            )
+            for line in state.window
+        ]
+        state.window = deque(lines, maxlen=self._window)  # each model is made once
+        return lines
 
     def evict_idle(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now

@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(
         86_400.0, gt=0, le=10 * 365 * 86_400, validation_alias=_env("MAX_CLOCK_SKEW_SECONDS")
     )
+    # `auto`: uvloop when it is installed (a dependency, so normally), else asyncio's own loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", validation_alias=_env("GATEWAY_EVENT_LOOP")
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

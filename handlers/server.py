@@ -86,7 +86,9 @@ async def run_server(
         addresses = runner.addresses
         port = addresses[0][1] if addresses else settings.port
         url = f"http://{settings.host}:{port}"
-        log.info("Interview Gateway listening on %s", url)
+        log.info(
+            "Interview Gateway listening on %s (event loop: %s)", url, type(loop).__module__
+        )
         if on_ready:
             on_ready(url)
         await stop.wait()

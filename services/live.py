@@ -30,7 +30,7 @@ from gateway.errors import (
     NotFoundError,
     UnavailableError,
 )
-from gateway.hub import SessionHub, SessionState
+from gateway.hub import RawLine, SessionHub, SessionState
 from gateway.metrics import ACK_BUCKETS, COMMIT_BUCKETS, counter, histogram
 from gateway.ports import SessionSeed, SessionStatus
 from gateway.protocol import (
@@ -140,10 +140,11 @@ async def _lock_suggestion(
     return row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Pending:
     """A frame waiting for group commit, with its `transcript` event serialized up front (all
-    but the ids the database assigns), so the transaction does no encoding."""
+    but the ids the database assigns), so the transaction does no encoding. (Not frozen: one
+    is made per frame, and frozen costs an `object.__setattr__` per field.)"""
 
     frame: NewFrame
     event: bytes
@@ -576,12 +577,7 @@ class LiveService:
             self.bus.publish(BusMessage(frame.session_id, Audience.PANELS, wire, result.event_id))
             state = self.hub.get(frame.session_id)
             if state is not None:
-                line = TranscriptLine.model_construct(  # validated at the edge already
-                    role=frame.role,
-                    text=frame.text,
-                    seq=frame.seq,
-                    timestamp=result.timestamp,
-                )
+                line = RawLine(frame.role, frame.text, frame.seq, result.timestamp)
                 self.hub.record_transcript(state, line, result.message_count)
             if self.on_frame is not None:
                 self.on_frame(frame.session_id)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 from types import FrameType
 
 from gateway import logs
 from gateway.settings import load_settings
+from handlers.eventloop import run as run_loop
 from handlers.server import run_server
 from storage.database import database
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     # stop during start-up still stops the embedded database it may have started.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with database(settings.database_url, settings.pgdata) as dsn:
-        asyncio.run(run_server(settings, dsn, seed=args.seed))
+        run_loop(run_server(settings, dsn, seed=args.seed), settings.event_loop)
     return 0
 
 

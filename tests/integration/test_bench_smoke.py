@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 import pytest
 
-from bench.clients import IngestJob
+from bench.clients import IngestJob, OpenLoopJob
 from bench.stats import summarize
 from gateway.auth import Role
 from gateway.settings import Settings
@@ -51,6 +51,29 @@ async def test_ingest_job_counts_acks(
     assert lat.count == result["acks"] and lat.p50 > 0
     stored = await pool.fetchval("SELECT count(*) FROM voice_transcripts")
     assert stored >= result["acks"]
+
+
+async def test_open_loop_job_sends_on_schedule(
+    server_url: str, pool: asyncpg.Pool, token: Callable[..., str]
+) -> None:
+    ids: list[uuid.UUID] = [await create_session(pool) for _ in range(2)]
+    job = OpenLoopJob(
+        server_url.replace("http", "ws", 1),
+        [(str(sid), token(Role.CANDIDATE, sid)) for sid in ids],
+        rate_per_conn=20.0,
+        duration_s=1.0,
+    )
+    ready = await job.setup()
+    try:
+        assert ready["open"] == 2, ready
+        result = await job.run()
+    finally:
+        await job.teardown()
+    assert 30 <= result["sent"] <= 42  # 2 sockets x 20 frames/s x 1 s, phases random
+    assert result["errors"] == {}
+    assert result["acks"] == len(result["latencies"]) > 0
+    stored = await pool.fetchval("SELECT count(*) FROM voice_transcripts")
+    assert stored == result["sent"]
 
 
 def test_machine_floor_reports_every_round() -> None:

@@ -1,0 +1,147 @@
+"""Before/after in the same run: the ingest benchmark against two versions of the gateway.
+
+`python -m bench.compare --base REF [--rounds N] [--seconds S]` exports commit REF with
+`git archive` into a temp dir and starts one gateway from it and one from this tree, each on its
+own database of one embedded PostgreSQL (so each runs its own migrations), then drives them in
+alternating rounds with the same clients. Each side's rate is summed over its rounds and its
+CPU per stored frame (gateway + PostgreSQL) is reported beside the machine's load: a change is
+kept only if it is better than the spread between rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from bench.clients import IngestJob
+from bench.context import FULL, GATEWAY_ENV, Context, split
+from bench.procs import REPO_ROOT, Child, Database, free_port, raise_nofile_limit
+from bench.realtime import _run_jobs, _Side
+from bench.sessions import create_sessions, token
+from gateway.auth import Role
+from storage.database import with_database_name
+
+__all__ = ["main"]
+
+
+def _export(ref: str, into: Path) -> None:
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+
+
+def _spawn(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GATEWAY_"))}
+    env.update(GATEWAY_ENV)
+    env.update(
+        {
+            "DATABASE_URL": dsn,
+            "GATEWAY_DATA_DIR": str(workdir / name / "data"),
+            "GATEWAY_EVENT_LOOP": loop,
+            "PYTHONPATH": str(root),
+        }
+    )
+    (workdir / name).mkdir(parents=True, exist_ok=True)
+    log = workdir / name / "gateway.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--port",
+                str(port),
+                "--seed",
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    return Child(name, proc, port, log)
+
+
+async def _gateway(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
+    child = _spawn(root, name, dsn, workdir, loop)
+    await child.wait_ready()
+    return child
+
+
+async def _run(base: str, rounds: int, seconds: float, loop: str) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="ig-compare-"))
+    old_root = workdir / "base"
+    old_root.mkdir()
+    _export(base, old_root)
+    ctx = Context(FULL, workdir, Database(workdir))
+    await ctx.db.start()
+    children: list[Child] = []
+    try:
+        dsns = []
+        admin = await asyncpg.connect(ctx.db.admin_dsn)
+        try:
+            for name in ("ig_compare_base", "ig_compare_head"):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+                dsns.append(with_database_name(ctx.db.admin_dsn, name))
+        finally:
+            await admin.close()
+        children.append(await _gateway(old_root, "base", dsns[0], workdir, loop))
+        children.append(await _gateway(REPO_ROOT, "head", dsns[1], workdir, loop))
+        sides = [_Side(), _Side()]
+        loads = []
+        for _ in range(rounds):
+            loads.append(os.getloadavg()[0])
+            for child, dsn, side in zip(children, dsns, sides, strict=True):
+                ids = await create_sessions(dsn, FULL.ingest_conns)
+                jobs = [
+                    IngestJob(
+                        child.ws_url,
+                        [(sid, token(Role.CANDIDATE, sid)) for sid in part],
+                        FULL.ingest_window,
+                        seconds,
+                    )
+                    for part in split(ids, FULL.load_procs)
+                ]
+                side.add(*await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), seconds)
+        for label, side in zip((f"base {base}", "head (this tree)"), sides, strict=True):
+            c = side.mean_cpu()
+            print(
+                f"{label}: {side.rate:,.0f} frames/s (per round "
+                f"{', '.join(f'{r:,.0f}' for r in side.rates or [])}); CPU per frame "
+                f"gateway + PostgreSQL {side.server_us_per_message():.1f} µs (gateway "
+                f"{c.server:.2f} cores, PostgreSQL {c.postgres:.2f}, clients {c.clients:.2f}); "
+                f"errors {dict(side.errors or {}) or 'none'}"
+            )
+        print(
+            f"1-minute load average at each round's start: {', '.join(f'{x:.2f}' for x in loads)}"
+        )
+    finally:
+        for child in children:
+            await child.stop()
+        await ctx.db.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    p.add_argument("--base", required=True, help="git ref of the version to compare against")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = p.parse_args()
+    raise_nofile_limit()
+    asyncio.run(_run(args.base, args.rounds, args.seconds, args.loop))
+
+
+if __name__ == "__main__":
+    main()

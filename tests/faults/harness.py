@@ -23,7 +23,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from tests.conftest import TEST_SECRET
+from tests.helpers import TEST_SECRET
 
 CLI = [sys.executable, "-m", "gateway"]
 

@@ -17,7 +17,7 @@ import asyncpg
 from gateway.auth import Role, issue_token
 from storage.database import EMBEDDED_DB_NAME, with_database_name
 from storage.embedded import EmbeddedPostgres
-from tests.conftest import TEST_SECRET, create_session
+from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import (
     GatewayProcess,
     StreamingCandidate,

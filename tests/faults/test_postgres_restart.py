@@ -27,7 +27,7 @@ from storage.database import with_database_name
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from storage.seed import apply_seeds
-from tests.conftest import TEST_SECRET, create_session
+from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import (
     GatewayProcess,
     StreamingCandidate,

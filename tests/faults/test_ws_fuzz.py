@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.auth import Role, issue_token
-from tests.conftest import TEST_SECRET, create_session
+from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import GatewayProcess, free_port, gateway_env
 
 DOCUMENTED_CLOSES = {1003, 1008, 1009}

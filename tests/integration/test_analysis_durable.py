@@ -14,7 +14,7 @@ import asyncpg
 from handlers.app import create_app
 from storage.live import ensure_counters
 from storage.transcripts import NewFrame, insert_frames
-from tests.conftest import create_session, make_settings
+from tests.helpers import create_session, make_settings
 
 
 async def _stored_without_analysis(pool: asyncpg.Pool, n: int) -> uuid.UUID:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from storage.live import ensure_counters
 from storage.pool import create_pool
 from storage.transcripts import FrameOutcome, NewFrame, insert_frames, insert_frames_isolating
-from tests.conftest import create_session
+from tests.helpers import create_session
 
 
 def _good(sid: uuid.UUID, seq: int) -> NewFrame:

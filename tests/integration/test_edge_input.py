@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from gateway.auth import Role
 from gateway.settings import Settings
 from handlers.app import create_app
-from tests.conftest import create_session
+from tests.helpers import create_session
 from tests.wsclient import open_ws, recv, recv_until, send, transcript, ws_url
 
 BEYOND_POSTGRES = "2026-11-24T10:00:00+20:00"  # Python parses it; PostgreSQL takes ±15:59

@@ -17,7 +17,6 @@ import asyncpg
 from gateway.auth import Role, issue_token
 from storage.database import EMBEDDED_DB_NAME, with_database_name
 from storage.embedded import EmbeddedPostgres
-from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import (
     GatewayProcess,
     StreamingCandidate,
@@ -26,6 +25,7 @@ from tests.faults.harness import (
     free_port,
     gateway_env,
 )
+from tests.helpers import TEST_SECRET, create_session
 
 FRAMES = 2000
 KILLS = 3

@@ -27,7 +27,6 @@ from storage.database import with_database_name
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import apply_migrations
 from storage.seed import apply_seeds
-from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import (
     GatewayProcess,
     StreamingCandidate,
@@ -36,6 +35,7 @@ from tests.faults.harness import (
     gateway_env,
     until,
 )
+from tests.helpers import TEST_SECRET, create_session
 
 FRAMES = 1500
 RESTART_AT = {"fast": 400, "immediate": 900}  # acks seen before each restart

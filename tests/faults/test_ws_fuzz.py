@@ -23,8 +23,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.auth import Role, issue_token
-from tests.helpers import TEST_SECRET, create_session
 from tests.faults.harness import GatewayProcess, free_port, gateway_env
+from tests.helpers import TEST_SECRET, create_session
 
 DOCUMENTED_CLOSES = {1003, 1008, 1009}
 EXAMPLES = 300

@@ -39,13 +39,14 @@ async def test_shutdown_acks_what_it_stored_and_closes_1001(
         await recv(ws)
         for seq in range(1, 101):
             await send(ws, transcript(seq))
-    await asyncio.sleep(0.01)  # let the gateway read some; many are still in flight
+    acked: dict[uuid.UUID, set[int]] = {sid: set() for sid in sessions}
+    # Shut down once the gateway has stored something: many frames are still in flight then.
+    first = await recv_until(sockets[0], "ack")
+    acked[sessions[0]].add(first["seq"])
     closing = asyncio.create_task(server.close())
 
-    acked: dict[uuid.UUID, set[int]] = {}
     codes = []
     for sid, ws in zip(sessions, sockets, strict=True):
-        acked[sid] = set()
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 frame = await recv(ws)

@@ -26,15 +26,12 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from analysis.context import CallContext, OpenSuggestion, PersonaContext, ScenarioContext
 from analysis.errors import AnalysisError
 from analysis.feedback import SuggestionFeedback, feedback_guidance
 from analysis.models import AnalysisResult, TranscriptLine, band_for
-from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.retry import RetryPolicy
 from analysis.rubrics import Rubric, rubric_for, rubric_payload
 from gateway import frames, metrics
@@ -66,6 +63,9 @@ from storage.analysis import (
     suggestion_feedback,
 )
 from storage.errors import DB_ERRORS
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "DROP_ALERT_POINTS",
@@ -638,6 +638,12 @@ async def analysis_engine(
     if settings.effective_analyzer == "openai":
         if settings.openai_api_key is None:
             raise SettingsError("OPENAI_API_KEY: required when GATEWAY_ANALYZER=openai")
+        # Imported here, not at module level: the SDK costs about a second of start-up, which
+        # a gateway on the offline analyzer (the default) must not pay on every restart.
+        import openai
+
+        from analysis.openai_analyzer import OpenAIAnalyzer
+
         key = settings.openai_api_key.get_secret_value()
         client = openai.AsyncOpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0)
         kwargs: dict[str, Any] = {}

@@ -70,13 +70,24 @@ class OfflinePool:
         args = (lines, rubric.blueprint, weights, language)
         pool = self._pool
         try:
-            return await loop.run_in_executor(pool, analyze_lines, *args)
+            return await self._run(loop, pool, args)
         except BrokenProcessPool:
             if self._pool is pool:  # the first failing run rebuilds; the others just retry
                 log.warning("offline analyzer worker died; starting a new process pool")
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
-            return await loop.run_in_executor(self._pool, analyze_lines, *args)
+            return await self._run(loop, self._pool, args)
+
+    async def _run(
+        self, loop: asyncio.AbstractEventLoop, pool: ProcessPoolExecutor, args: tuple[Any, ...]
+    ) -> AnalysisResult:
+        if len(getattr(pool, "_processes", None) or {}) < self._workers:
+            # A submit that starts a worker blocks until it runs (the first one also starts the
+            # forkserver, which imports the analyzer: a third of a second here). From a thread,
+            # so a restarting gateway serves meanwhile and the loop never stalls on a spawn.
+            future = await asyncio.to_thread(pool.submit, analyze_lines, *args)
+            return await asyncio.wrap_future(future)
+        return await loop.run_in_executor(pool, analyze_lines, *args)
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self._pool, "_processes", {}) or {})

@@ -19,9 +19,8 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from pydantic import ValidationError
 
 from analysis import context as model_context
@@ -38,9 +37,11 @@ from analysis.evaluation import (
 )
 from analysis.models import AnalysisResult, TranscriptLine
 from analysis.offline import analyze_offline
-from analysis.openai_analyzer import OpenAIAnalyzer
 from analysis.rubrics import Rubric
 from gateway.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["DEFAULT_SET", "add_parser", "context_kwargs", "render", "run"]
 
@@ -110,6 +111,10 @@ def _openai_settings() -> tuple[Settings, str]:
 
 
 def _openai(settings: Settings, key: str) -> tuple[Analyzer, openai.AsyncOpenAI]:
+    import openai  # here: the SDK's import costs about a second every other command skips
+
+    from analysis.openai_analyzer import OpenAIAnalyzer
+
     client = openai.AsyncOpenAI(
         api_key=key,
         base_url=settings.openai_base_url,

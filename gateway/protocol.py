@@ -13,12 +13,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from gateway.errors import ErrorCode
 from gateway.instants import check_recent, check_storable
 
 __all__ = [
+    "COMMAND_PAYLOADS",
     "DEFAULT_MAX_CLOCK_SKEW_S",
     "PROTOCOL_VERSION",
     "AnalyzeFrame",
@@ -120,14 +129,67 @@ class MarkAskedFrame(_Frame):
     suggestion_id: uuid.UUID
 
 
+_CommandText = Annotated[str, Field(min_length=1), AfterValidator(_storable)]
+_Note = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ContextUpdatePayload(_Payload):
+    """Injected as is (`contextual_update` text)."""
+
+    text: _CommandText
+
+
+class DifficultyChangePayload(_Payload):
+    """The design's context injection ("Reused for context injection")."""
+
+    context_injection: _CommandText
+
+
+class CurveballPayload(_Payload):
+    curveball: _CommandText
+    label: _Note | None = None
+
+
+class EndCallPayload(_Payload):
+    reason: _Note | None = None
+
+
+# What each command's payload must be: the candidate client injects exactly these fields
+# (`gateway.frames.contextual_update_text`, `client/candidate.js`), so a payload without them
+# would reach the voice agent as an empty or garbled update.
+COMMAND_PAYLOADS: dict[str, type[_Payload]] = {
+    "context_update": ContextUpdatePayload,
+    "difficulty_change": DifficultyChangePayload,
+    "curveball_inject": CurveballPayload,
+    "end_call": EndCallPayload,
+}
+
+
 class ManualCommandFrame(_Frame):
-    """panel -> gateway: a command written by the interviewer (`source: "manual"`)."""
+    """panel -> gateway: a command written by the interviewer (`source: "manual"`); its
+    payload is checked against its type's model (`COMMAND_PAYLOADS`)."""
 
     type: Literal["command"]
     command_type: CommandType
     payload: Annotated[dict[str, Any], AfterValidator(_storable_json)] = Field(
         default_factory=dict
     )
+
+    @model_validator(mode="after")
+    def _payload_fits_its_type(self) -> ManualCommandFrame:
+        try:
+            COMMAND_PAYLOADS[self.command_type].model_validate(self.payload, strict=True)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "payload"
+            raise ValueError(
+                f"payload of {self.command_type}: {where}: {first['msg']}"
+            ) from None
+        return self
 
 
 class AnalyzeFrame(_Frame):

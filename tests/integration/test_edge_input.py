@@ -157,7 +157,7 @@ async def test_panel_deep_json_command_is_an_error_frame(
             payload = "[" * depth + "]" * depth
             await panel.send(
                 '{"type": "command", "command_type": "context_update", "ref": "deep",'
-                f' "payload": {{"t": {payload}}}}}'
+                f' "payload": {{"text": {payload}}}}}'
             )
             err = await recv_until(panel, "error")
             assert err["code"] in {"validation_error", "invalid_json"} and err["ref"] in {

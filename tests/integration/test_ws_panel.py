@@ -290,7 +290,7 @@ async def test_panel_bad_input_and_auth(
         assert err["code"] == "validation_error" and err["ref"] == "click-1"
         await send(panel, {"type": "command", "command_type": "launch_missiles"})
         assert (await recv_until(panel, "error"))["code"] == "validation_error"
-        nul = {"type": "command", "command_type": "context_update", "payload": {"t": "a\x00"}}
+        nul = {"type": "command", "command_type": "context_update", "payload": {"text": "a\x00"}}
         await send(panel, nul)  # jsonb cannot hold NUL: refused before the database
         assert (await recv_until(panel, "error"))["code"] == "validation_error"
     import aiohttp

@@ -97,6 +97,50 @@ def test_panel_frames() -> None:
     assert err.value.code == ErrorCode.VALIDATION_ERROR
 
 
+@pytest.mark.parametrize(
+    ("command_type", "payload"),
+    [
+        ("context_update", {"text": "Mention the budget freeze"}),
+        ("difficulty_change", {"context_injection": "Push back on price"}),
+        ("curveball_inject", {"curveball": "Your champion just left", "label": "Org change"}),
+        ("curveball_inject", {"curveball": "A competitor is cheaper"}),
+        ("end_call", {}),
+        ("end_call", {"reason": "time is up"}),
+    ],
+)
+def test_command_payloads_the_candidate_client_can_inject(
+    command_type: str, payload: dict[str, object]
+) -> None:
+    frame = decode_panel(
+        orjson.dumps({"type": "command", "command_type": command_type, "payload": payload})
+    )
+    assert isinstance(frame, ManualCommandFrame) and frame.payload == payload
+
+
+@pytest.mark.parametrize(
+    ("command_type", "payload", "named"),
+    [
+        ("context_update", {}, "text"),  # would inject an empty update
+        ("context_update", {"text": ""}, "text"),
+        ("context_update", {"text": 12}, "text"),  # strict: no coercion to "12"
+        ("context_update", {"text": "x", "extra": 1}, "extra"),
+        ("difficulty_change", {"text": "the wrong field for this type"}, "context_injection"),
+        ("curveball_inject", {"label": "no curveball"}, "curveball"),
+        ("curveball_inject", {"curveball": "x", "label": ["not", "text"]}, "label"),
+        ("end_call", {"reason": "r" * 501}, "reason"),
+        ("end_call", {"now": True}, "now"),
+    ],
+)
+def test_a_command_payload_that_does_not_fit_its_type_is_refused(
+    command_type: str, payload: dict[str, object], named: str
+) -> None:
+    raw = {"type": "command", "command_type": command_type, "payload": payload, "ref": "c1"}
+    with pytest.raises(ProtocolError) as err:
+        decode_panel(orjson.dumps(raw))
+    assert err.value.code == ErrorCode.VALIDATION_ERROR and err.value.ref == "c1"
+    assert command_type in str(err.value) and named in str(err.value)
+
+
 def test_encode_serializes_uuids_once() -> None:
     sid = uuid.uuid4()
     data = encode({"type": "x", "id": sid})

@@ -23,24 +23,12 @@ from aiohttp.test_utils import TestServer
 from gateway.auth import Role
 from gateway.settings import Settings
 from handlers.app import create_app
-from tests.fakes.fake_elevenlabs_conversation import FakeConversationServer, script_of
+from tests.browser.candidate_script import FINAL, SCRIPT, candidate_url
+from tests.fakes.fake_elevenlabs_conversation import FakeConversationServer
 from tests.helpers import make_settings, seed_suggestions
 from tests.wsclient import open_ws, recv_until, send, ws_url
 
 pytestmark = pytest.mark.browser
-
-SCRIPT = script_of(
-    ("assistant", "Hi, this is Sarah Chen from Regional Logistics. What did you want to cover?"),
-    ("user", "Thanks for making the time, Sarah. How is dispatch going this quarter?"),
-    ("assistant", "Honestly it is a mess, we keep losing trucks to", "Honestly, it is a mess."),
-    ("user", "What does a lost truck cost you on a typical day?"),
-    ("assistant", "A few thousand dollars a day, more during the peak season."),
-    ("user", "Who on your team feels that pain the most?"),
-    ("assistant", "Our dispatchers. They rebuild routes by hand every morning."),
-    ("user", "If that went away, what would your dispatchers do instead?"),
-)
-FINAL = [line.corrected or line.text for line in SCRIPT]
-
 
 @pytest.fixture
 async def el(request: pytest.FixtureRequest) -> AsyncIterator[FakeConversationServer]:
@@ -54,11 +42,6 @@ async def el(request: pytest.FixtureRequest) -> AsyncIterator[FakeConversationSe
 @pytest.fixture
 def settings(tmp_path: Path, el: FakeConversationServer) -> Settings:
     return make_settings(tmp_path, elevenlabs_conversation_url=el.ws_url)
-
-
-def candidate_url(interview: dict[str, Any]) -> str:
-    return (f"{interview['server_url']}/candidate/{interview['session_id']}"
-            f"?token={interview['candidate_token']}")
 
 
 async def stored(pool: asyncpg.Pool, session_id: str, n: int) -> list[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.settings import Settings
 from services.voice.monitor import seq_for
-from tests.browser.test_candidate_page import FINAL, SCRIPT, candidate_url
+from tests.browser.candidate_script import FINAL, SCRIPT, candidate_url
 from tests.fakes.fake_elevenlabs_conversation import FakeConversationServer
 from tests.helpers import make_settings, seed_suggestions
 

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from gateway.settings import Settings
-from tests.browser.test_candidate_page import FINAL, SCRIPT, candidate_url
+from tests.browser.candidate_script import FINAL, SCRIPT, candidate_url
 from tests.fakes.fake_elevenlabs import FakeElevenLabs, SignatureBook
 from tests.fakes.fake_elevenlabs_conversation import FakeConversationServer
 from tests.helpers import make_settings, seed_suggestions

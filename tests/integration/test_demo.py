@@ -3,55 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 import orjson
 from websockets.asyncio.client import connect
 
-CLI = [sys.executable, "-m", "gateway"]
+from tests.integration.demo_process import CLI, Output, demo_env
+
 PANEL_URL = re.compile(r"^\s+(http://127\.0\.0\.1:\d+/panel/([0-9a-f-]{36})\?token=(\S+))$")
-
-
-def demo_env(tmp_path: Path, dsn: str) -> dict[str, str]:
-    ours = ("GATEWAY_", "OPENAI", "ELEVEN", "VOICE_AGENT")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    env.update(
-        DATABASE_URL=dsn, GATEWAY_DATA_DIR=str(tmp_path / "data"), GATEWAY_ANALYZER="offline"
-    )
-    return env
-
-
-class Output:
-    """Collects a subprocess's stdout lines; `wait_for(pattern)` returns the first match."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._task = asyncio.create_task(self._read(stream))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode().rstrip("\n"))
-                self._changed.notify_all()
-
-    async def wait_for(self, pattern: re.Pattern[str] | str) -> re.Match[str]:
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-
-        def found() -> re.Match[str] | None:
-            return next((m for line in self.lines if (m := regex.search(line))), None)
-
-        async with asyncio.timeout(30), self._changed:
-            await self._changed.wait_for(lambda: found() is not None or self._task.done())
-        match = found()
-        assert match is not None, f"{regex.pattern!r} never printed:\n" + "\n".join(self.lines)
-        return match
 
 
 async def test_demo_serves_a_panel_replays_and_stops_cleanly_on_ctrl_c(

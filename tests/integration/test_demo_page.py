@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 from websockets.asyncio.client import connect
 
-from tests.integration.test_demo import CLI, Output, demo_env
+from tests.integration.demo_process import CLI, Output, demo_env
 
 CANDIDATE_URL = re.compile(
     r"^\s+(http://127\.0\.0\.1:\d+)/candidate/([0-9a-f-]{36})\?token=(\S+)$"

@@ -4,56 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import orjson
 import pytest
 
 from gateway.errors import CloseCode, ErrorCode
 from gateway.protocol import ApplyFrame, CommandAckFrame, TranscriptFrame
-from gateway.ratelimit import Abuse, TokenBucket
 from gateway.streams import (
-    CandidateStream,
-    FrameAdmission,
     PanelStream,
     StreamState,
     plan_resume,
 )
-
-SID = uuid.UUID("00000000-0000-4000-8000-000000000001")
-
-
-class Sink:
-    """Records what a stream sends, as the socket's outbox would."""
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-        self.closes: list[tuple[CloseCode, str]] = []
-
-    def send(self, data: bytes) -> None:
-        self.frames.append(orjson.loads(data))
-
-    def send_ack(self, data: bytes) -> None:
-        self.frames.append(orjson.loads(data))
-
-    def close_soon(self, code: CloseCode, reason: str) -> None:
-        self.closes.append((code, reason))
-
-    def types(self) -> list[str]:
-        return [f["type"] for f in self.frames]
-
-
-def admission(rate: float = 1000, burst: int = 1000, strikes: int = 50) -> FrameAdmission:
-    return FrameAdmission(TokenBucket(rate, burst), Abuse(limit=strikes))
-
-
-def candidate(sink: Sink, **kwargs: Any) -> CandidateStream:
-    return CandidateStream(SID, sink, kwargs.pop("admission", admission()), max_text_chars=100,
-                           **kwargs)
-
-
-def raw(seq: int, text: str = "hello", **extra: Any) -> bytes:
-    return orjson.dumps({"type": "transcript", "seq": seq, "role": "user", "text": text, **extra})
+from tests.unit.stream_sink import SID, Sink, admission, candidate, raw
 
 
 def test_hello_then_frames_are_parsed() -> None:

@@ -9,7 +9,7 @@ import orjson
 
 from gateway.errors import ErrorCode
 from gateway.protocol import TranscriptCorrectionFrame
-from tests.unit.test_streams import Sink, candidate, raw
+from tests.unit.stream_sink import Sink, candidate, raw
 
 
 def correction(seq: int, text: str = "Sure.", **extra: object) -> bytes:

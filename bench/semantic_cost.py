@@ -1,4 +1,5 @@
-"""Cost of the semantic offline analyzer in one worker process (run: python -m bench.semantic_cost).
+"""Cost of the semantic offline analyzer in one worker process (`python -m bench.semantic_cost`,
+`--json` for the benchmark report, which runs it in a fresh process: section 9).
 
 Replays every seed transcript as the gateway does (a window of the last 20 messages every 10
 messages, plus each new message) and reports: model load time, resident memory after load
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 import resource
 import statistics
+import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from analysis.models import TranscriptLine
@@ -26,7 +29,22 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class SemanticCost:
+    load_s: float
+    rss_loaded_mb: float
+    rss_after_mb: float
+    windows: int
+    embedded: int
+    window_median_ms: float
+    window_p95_ms: float
+    cpu_per_window_ms: float
+    cpu_per_new_message_ms: float
+    new_messages: int
+
+
+def measure() -> SemanticCost:
+    """Load the model as a worker does, then replay every seed transcript for every blueprint."""
     from analysis import semantic
 
     started = time.perf_counter()
@@ -59,18 +77,39 @@ def main() -> None:
                 if number == 0:  # the pass that embeds every message for the first time
                     first_pass_cpu += cpu
                 windows += 1
-    embedded = engine.embedder.runs - runs_before
     walls.sort()
-    p95 = walls[int(0.95 * (len(walls) - 1))]
-    print(f"load (model + sales prototypes): {load_s:.2f} s")
-    print(f"RSS after loading all blueprints: {rss_loaded:.0f} MB; after: {_rss_mb():.0f} MB")
-    print(f"windows: {windows}, sentences embedded: {embedded}")
-    median = 1000 * statistics.median(walls)
-    print(f"window wall time: median {median:.0f} ms, p95 {1000 * p95:.0f} ms")
-    print(f"CPU per window: {1000 * cpu_total / windows:.0f} ms")
+    return SemanticCost(
+        load_s=load_s,
+        rss_loaded_mb=rss_loaded,
+        rss_after_mb=_rss_mb(),
+        windows=windows,
+        embedded=engine.embedder.runs - runs_before,
+        window_median_ms=1000 * statistics.median(walls),
+        window_p95_ms=1000 * walls[int(0.95 * (len(walls) - 1))],
+        cpu_per_window_ms=1000 * cpu_total / windows,
+        cpu_per_new_message_ms=1000 * first_pass_cpu / new_messages,
+        new_messages=new_messages,
+    )
+
+
+def main() -> None:
+    cost = measure()
+    if "--json" in sys.argv[1:]:
+        print(json.dumps(asdict(cost)))
+        return
+    print(f"load (model + sales prototypes): {cost.load_s:.2f} s")
+    print(
+        f"RSS after loading all blueprints: {cost.rss_loaded_mb:.0f} MB; "
+        f"after: {cost.rss_after_mb:.0f} MB"
+    )
+    print(f"windows: {cost.windows}, sentences embedded: {cost.embedded}")
+    print(
+        f"window wall time: median {cost.window_median_ms:.0f} ms, p95 {cost.window_p95_ms:.0f} ms"
+    )
+    print(f"CPU per window: {cost.cpu_per_window_ms:.0f} ms")
     print(
         f"CPU per new message (embedding + scoring, first pass): "
-        f"{1000 * first_pass_cpu / new_messages:.1f} ms over {new_messages} messages"
+        f"{cost.cpu_per_new_message_ms:.1f} ms over {cost.new_messages} messages"
     )
 
 

@@ -250,10 +250,14 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
         if m.text.rstrip().endswith("?"):
             reply = _next(messages, m.index, "user")
             if reply is not None:
-                answered.append(_ramp(_cos(m, reply), 0.15, 0.5))
+                # Close in meaning, or concrete on the track's subject: a terse precise
+                # answer ("a unique key on the idempotency token") shares few words with
+                # the question but answers it.
+                answered.append(max(_ramp(_cos(m, reply), 0.15, 0.5), reply.specific))
     components: dict[str, float] = {
         "answers": sum(answered) / len(answered) if answered else 0.5,
-        "specific": min(1.0, sum(m.specific for m in candidate) / max(2.0, 0.4 * turns)),
+        # Concrete content in most turns, not one good answer among vague ones.
+        "specific": min(1.0, sum(m.specific for m in candidate) / max(3.0, 0.7 * turns)),
         "listening": _talk_fit(share, blueprint.talk_share)
         * (1 - 0.5 * _ramp(longest, mono, 2 * mono)),
         "concise": 1.0 - _ramp(longest, 0.7 * mono, 1.6 * mono),

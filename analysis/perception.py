@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analysis.depth import concreteness
 from analysis.embedder import Embedder
 from analysis.models import TranscriptLine
 
@@ -42,6 +43,8 @@ __all__ = [
 _LOW, _HIGH = 0.22, 0.52
 # Behaviours that cost points need clearer evidence (a penalty on a near miss is unfair).
 _HARM_LOW, _HARM_HIGH = 0.36, 0.58
+# How much of a depth behaviour's strength a sentence without any concrete content keeps.
+_DEPTH_FLOOR = 0.3
 # A behaviour this far below the best match of the sentence is not what it does.
 _MARGIN = 0.07
 
@@ -215,6 +218,7 @@ class Behaviour:
     vectors: npt.NDArray[np.float32]
     target: float = 1.5
     question: bool = False  # only a question (or "tell me...") does this
+    concrete: bool = False  # only concrete content does this (a named mechanism, a number)
 
 
 # Behaviours that cost points must be the sentence's best match, not a near miss.
@@ -244,8 +248,18 @@ class Prototypes:
     def question_only(self) -> frozenset[str]:
         return frozenset(b.name for b in self.behaviours if b.question)
 
+    @property
+    def concrete_only(self) -> frozenset[str]:
+        return frozenset(b.name for b in self.behaviours if b.concrete)
+
     def labels(self) -> dict[str, str]:
         return {b.name: b.label for b in self.behaviours}
+
+    def relevance(self, vector: npt.NDArray[np.float32], names: frozenset[str]) -> float:
+        """The closest of ``names``' examples to ``vector`` (mean of the two nearest)."""
+        sims = [float(np.sort(b.vectors @ vector)[-2:].mean()) for b in self.behaviours
+                if b.name in names]  # fmt: skip
+        return max(sims, default=0.0)
 
     def strengths(
         self, vector: npt.NDArray[np.float32], words: int = 8, question: bool = True
@@ -286,6 +300,8 @@ class Blueprint:
     monologue_words: int
     factors: Mapping[str, Mapping[str, Any]]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The track's own substantive behaviours: what concrete content must be about to count.
+    substance: frozenset[str] = frozenset()
 
 
 @cache
@@ -318,6 +334,7 @@ def _embed_side(
                     vectors,
                     float(spec.get("target", 1.5)),
                     spec.get("form") == "question",
+                    bool(spec.get("needs_concrete", False)),
                 )
             )
             labels[name] = str(spec["label"])
@@ -346,6 +363,7 @@ def blueprint_config(embedder: Embedder, blueprint: str) -> Blueprint:
         monologue_words=int(own["monologue_words"]),
         factors=own["factors"],
         labels={**labels, **{f"persona:{k}": v for k, v in persona_labels.items()}},
+        substance=frozenset(own.get("behaviours", {})) - HARMFUL,
     )
 
 
@@ -362,7 +380,7 @@ class Perceived:
     strengths: dict[str, float]
     questions: list[str] = field(default_factory=list)  # the kind of each question
     dated: bool = False
-    specific: float = 0.0  # 0-1: numbers, reasons ("because", "so that"), enough words
+    specific: float = 0.0  # 0-1: concrete content on the track's subject (see _specificity)
 
     @property
     def vector(self) -> npt.NDArray[np.float32]:
@@ -376,28 +394,29 @@ class Perceived:
         return unit
 
 
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|percent|half|double|twice)\b"
-)
-_REASON = re.compile(
-    r"\b(?:because|since|so that|so we|so it|which means|that means|otherwise|instead of|"
-    r"unless|trade-?off|in exchange|rather than|if (?:it|the|we|they|that))\b"
-)
-_TERM = re.compile(r"\b[A-Z]{2,}\b|\b\w+[_./-]\w+\b|\"[^\"]{2,30}\"")
+# Cosine to the track's own behaviours where concrete content starts / fully counts as being
+# about the track's subject (wide and low: it only keeps out small talk and anecdotes).
+_ON_TOPIC = (0.05, 0.25)
 
 
-def _specificity(text: str) -> float:
-    """How concrete a turn is, from its form: numbers, reasons given, named terms, length."""
-    normal = _normalise(text)
-    words = len(_WORD.findall(normal))
-    cues = (
-        (_NUMBER.search(normal) is not None)
-        + (_REASON.search(normal) is not None)
-        + (_TERM.search(text) is not None)
-        + (words >= 25)
-    )
-    return min(1.0, cues / 3) if words >= 8 else 0.0
+def _specificity(
+    parts: Sequence[str], vectors: npt.NDArray[np.float32], blueprint: Blueprint
+) -> float:
+    """How concrete a turn is on the track's subject, 0-1: named mechanisms, quantities and
+    reasons (:func:`analysis.depth.concreteness`, graded, so a terse precise answer counts
+    and a synonym moves it little), each sentence weighed by how much it is about the
+    track's substance rather than small talk."""
+    if not parts:
+        return 0.0
+    total = 0.0
+    low, high = _ON_TOPIC
+    for sentence, vector in zip(parts, vectors, strict=True):
+        concrete = concreteness(for_model(sentence))
+        if concrete <= 0.0:
+            continue
+        on_topic = blueprint.candidate.relevance(vector, blueprint.substance)
+        total += concrete * min(1.0, max(0.0, (on_topic - low) / (high - low)))
+    return min(1.0, total)
 
 
 def _polarity(found: dict[str, float], sentence: str) -> None:
@@ -440,6 +459,12 @@ def perceive(
                 len(_WORD.findall(_normalise(for_model(sentence)))),
                 question_kind(sentence) is not None,
             )
+            if line.role == "user" and protos.concrete_only:
+                # Depth is topic *and* substance: "caching would help" is on topic but says
+                # nothing; the same topic with a named mechanism or a number is depth.
+                depth = _DEPTH_FLOOR + (1 - _DEPTH_FLOOR) * concreteness(for_model(sentence))
+                for name in protos.concrete_only:
+                    found[name] = found.get(name, 0.0) * depth
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0
@@ -470,7 +495,7 @@ def perceive(
                 strengths=strengths,
                 questions=kinds if line.role == "user" else [],
                 dated=DATE.search(_normalise(line.text)) is not None,
-                specific=_specificity(line.text),
+                specific=_specificity(parts, vectors, blueprint) if line.role == "user" else 0.0,
             )
         )
     return out

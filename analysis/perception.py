@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # Cosine (mean of the two nearest examples) where a behaviour starts to count / fully counts.
-_LOW, _HIGH = 0.22, 0.52
+_LOW, _HIGH = 0.18, 0.58
 # Behaviours that cost points need clearer evidence (a penalty on a near miss is unfair).
 _HARM_LOW, _HARM_HIGH = 0.36, 0.58
 # How much of a depth behaviour's strength a sentence without any concrete content keeps.

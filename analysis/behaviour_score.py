@@ -209,7 +209,11 @@ def _mood(messages: Sequence[Perceived], persona: Sequence[Perceived], answers: 
     for m in persona:
         weight = 0.6 + 0.8 * (m.index + 1) / n  # how the call ends matters more
         declined = _strength(m, "refuses") if m.index in answers else 0.0
-        good += weight * max(_strength(m, "positive"), _strength(m, "accepts"))
+        before = messages[m.index - 1] if m.index > 0 else None
+        # Agreeing with a leading question ("That's a big win for you, right?" "I suppose")
+        # is the candidate's words in the persona's mouth, not buy-in.
+        led = 0.4 if before is not None and "leading" in before.questions else 1.0
+        good += weight * led * max(_strength(m, "positive"), _strength(m, "accepts"))
         bad += weight * max(
             _strength(m, "disengages"),
             0.8 * declined,

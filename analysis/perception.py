@@ -82,7 +82,13 @@ _LEAVING = re.compile(
     r"\b(?:i have to go|i've got to go|i need to (?:go|run|jump|drop)|got to run|goodbye|"
     r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|"
     r"can i finish|"
-    r"i already (?:said|told)|i told you|stop (?:pushing|selling))\b"
+    r"i already (?:said|told)|i told you|stop (?:pushing|selling)|never ?mind|forget it|"
+    r"whatever you (?:think|say|want)|let's (?:just )?move on)\b"
+    # Giving up quietly is leaving too: "Okay. I think I'll leave it then."
+    r"|\b(?:i'll|i will|let's|let us|we'll|we can|i'd rather) (?:just )?(?:leave it|drop it|"
+    r"stop (?:here|there))(?: there| then| at that| for now)?[.!]?$"
+    r"|\b(?:it|that) (?:doesn't|does not) (?:really )?matter(?: anymore| then)?[.!]?$"
+    r"|\b(?:not|no) (?:much |any )?point (?:in )?(?:going on|continuing|carrying on)\b"
 )
 _WARM = re.compile(
     r"\b(?:good question|great question|good point|fair point|that's helpful|that helps|"

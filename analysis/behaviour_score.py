@@ -333,7 +333,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
 # The recipes' raw 0-100 is compressed (few windows show every good behaviour, or none);
 # this monotonic curve spreads it onto the meter's bands (red < 50 <= yellow < 80 <= green).
 # It never changes the order of two calls; its knots were set once on the development set.
-_CURVE = ((0.0, 0.0), (30.0, 22.0), (40.0, 55.0), (52.0, 85.0), (75.0, 97.0), (100.0, 100.0))
+_CURVE = ((0.0, 0.0), (30.0, 23.0), (40.0, 58.0), (52.0, 86.0), (75.0, 97.0), (100.0, 100.0))
 
 
 def _calibrate(raw: float) -> float:

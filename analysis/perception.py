@@ -267,14 +267,18 @@ class Prototypes:
                 if b.name in names]  # fmt: skip
         return max(sims, default=0.0)
 
+    def similarities(self, vector: npt.NDArray[np.float32]) -> dict[str, float]:
+        """Each behaviour's closeness to ``vector``: the mean of its two nearest examples."""
+        return {b.name: float(np.sort(b.vectors @ vector)[-2:].mean()) for b in self.behaviours}
+
     def strengths(
-        self, vector: npt.NDArray[np.float32], words: int = 8, question: bool = True
+        self,
+        vector: npt.NDArray[np.float32],
+        words: int = 8,
+        question: bool = True,
+        sims: dict[str, float] | None = None,
     ) -> dict[str, float]:
-        sims: dict[str, float] = {}
-        for b in self.behaviours:
-            scores = b.vectors @ vector
-            top = np.sort(scores)[-2:]
-            sims[b.name] = float(top.mean())
+        sims = self.similarities(vector) if sims is None else sims
         best = max(sims.values())
         out: dict[str, float] = {}
         for name, sim in sims.items():
@@ -425,6 +429,42 @@ def _specificity(
     return min(1.0, total)
 
 
+# Softmax temperature for which kind of depth a concrete sentence shows (trade-off, failure
+# mode, test...), and how much of a depth behaviour comes from that relative reading.
+_KIND_TEMPERATURE = 0.04
+_RELATIVE = 0.6
+
+
+def _depth(
+    found: dict[str, float],
+    sims: Mapping[str, float],
+    kinds: frozenset[str],
+    substance: frozenset[str],
+    sentence: str,
+) -> None:
+    """Depth behaviours are topic *and* substance: "caching would help" is on topic but says
+    nothing; the same topic with a named mechanism or a number is depth.
+
+    Two readings, blended. Absolute: the behaviour's own similarity, discounted without
+    concrete content. Relative: the sentence's concreteness, shared among the depth kinds
+    by how close each is (a softmax), so a word that moves every similarity up or down
+    together (a synonym, a filler) changes little; it counts when the sentence is on the
+    track's subject at all."""
+    concrete = concreteness(for_model(sentence))
+    ordered = sorted(kinds)
+    logits = np.array([sims.get(k, 0.0) for k in ordered]) / _KIND_TEMPERATURE
+    shares = np.exp(logits - logits.max())
+    shares /= shares.sum()
+    low, high = _ON_TOPIC
+    topic = max((sims.get(k, 0.0) for k in substance), default=0.0)
+    on_topic = min(1.0, max(0.0, (topic - low) / (high - low)))
+    discount = _DEPTH_FLOOR + (1 - _DEPTH_FLOOR) * concrete
+    for name, share in zip(ordered, shares, strict=True):
+        absolute = found.get(name, 0.0) * discount
+        relative = concrete * on_topic * float(share)
+        found[name] = (1 - _RELATIVE) * absolute + _RELATIVE * relative
+
+
 def _polarity(found: dict[str, float], sentence: str) -> None:
     """Correct the persona's reactions with yes/no/leaving cues (see ``_YES``)."""
     no, yes = _NO.search(sentence) is not None, _YES.search(sentence) is not None
@@ -460,17 +500,15 @@ def perceive(
         strengths: dict[str, float] = {}
         for sentence, v in zip(parts, vectors, strict=True):
             normal = _normalise(sentence)
+            sims = protos.similarities(v)
             found = protos.strengths(
                 v,
                 len(_WORD.findall(_normalise(for_model(sentence)))),
                 question_kind(sentence) is not None,
+                sims,
             )
             if line.role == "user" and protos.concrete_only:
-                # Depth is topic *and* substance: "caching would help" is on topic but says
-                # nothing; the same topic with a named mechanism or a number is depth.
-                depth = _DEPTH_FLOOR + (1 - _DEPTH_FLOOR) * concreteness(for_model(sentence))
-                for name in protos.concrete_only:
-                    found[name] = found.get(name, 0.0) * depth
+                _depth(found, sims, protos.concrete_only, blueprint.substance, sentence)
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0

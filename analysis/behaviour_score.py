@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.perception import HARMFUL, Blueprint, Perceived
+from analysis.perception import HARMFUL, Blueprint, Perceived, acknowledges
 from analysis.rubrics import Rubric
 
 __all__ = ["Concern", "Evaluation", "NextStep", "evaluate"]
@@ -182,6 +182,8 @@ def _next_steps(messages: Sequence[Perceived]) -> tuple[list[NextStep], int]:
         no = max(_strength(answer, "refuses"), _strength(answer, "disengages"))
         if answer.dated and no < 0.4:
             yes = max(yes, 0.7)  # naming a time without a "no" is taking the step
+        elif acknowledges(answer) and no < 0.4:
+            yes = max(yes, 0.5)  # "Okay. And the rota thing?" goes along with it
         outcome = "accepted" if yes >= 0.45 and yes >= no else "refused" if no >= 0.4 else "unclear"
         refused_last = outcome == "refused" and weight >= 0.5
         steps.append(NextStep(m.index, answer.index, outcome, m.dated or answer.dated, weight))

@@ -33,6 +33,7 @@ __all__ = [
     "Blueprint",
     "Perceived",
     "Prototypes",
+    "acknowledges",
     "blueprint_config",
     "perceive",
     "question_kind",
@@ -463,6 +464,17 @@ def _depth(
         absolute = found.get(name, 0.0) * discount
         relative = concrete * on_topic * float(share)
         found[name] = (1 - _RELATIVE) * absolute + _RELATIVE * relative
+
+
+_ACKNOWLEDGE = re.compile(r"^(?:okay|ok|alright|all right|fine|right|sure|good)[.!]?$")
+
+
+def acknowledges(message: Perceived) -> bool:
+    """The message opens with a bare "Okay." / "Alright." (and says no "no"): after a
+    proposal, going along with it, if not enthusiastically."""
+    first = _normalise(message.sentences[0]) if message.sentences else ""
+    rest = " ".join(_strip_fillers(s) for s in message.sentences)
+    return _ACKNOWLEDGE.match(first) is not None and _NO.search(rest) is None
 
 
 def _polarity(found: dict[str, float], sentence: str) -> None:

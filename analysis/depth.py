@@ -36,7 +36,9 @@ _SUFFIXES = ("ing", "ed", "es", "s", "er", "ers", "ly", "d")
 # The first whole-word entry of the BERT vocabulary ("the"); below it are symbols.
 _FIRST_WORD = 1996
 
-_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_./-][A-Za-z0-9]+)+|[A-Za-z]+(?:'[a-z]+)?|\d[\d.,:%]*")
+_WORDS = re.compile(
+    r"[A-Za-z][A-Za-z0-9]*(?:[_./-][A-Za-z0-9]+)+|[A-Za-z]+(?:'[a-z]+)?|\d[\d.,:%]*"
+)
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,6}s?$")
 _NUMBER_WORDS = frozenset(
     "two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "

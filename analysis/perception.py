@@ -262,12 +262,6 @@ class Prototypes:
     def labels(self) -> dict[str, str]:
         return {b.name: b.label for b in self.behaviours}
 
-    def relevance(self, vector: npt.NDArray[np.float32], names: frozenset[str]) -> float:
-        """The closest of ``names``' examples to ``vector`` (mean of the two nearest)."""
-        sims = [float(np.sort(b.vectors @ vector)[-2:].mean()) for b in self.behaviours
-                if b.name in names]  # fmt: skip
-        return max(sims, default=0.0)
-
     def similarities(self, vector: npt.NDArray[np.float32]) -> dict[str, float]:
         """Each behaviour's closeness to ``vector``: the mean of its two nearest examples."""
         return {b.name: float(np.sort(b.vectors @ vector)[-2:].mean()) for b in self.behaviours}
@@ -391,7 +385,7 @@ class Perceived:
     strengths: dict[str, float]
     questions: list[str] = field(default_factory=list)  # the kind of each question
     dated: bool = False
-    specific: float = 0.0  # 0-1: concrete content on the track's subject (see _specificity)
+    specific: float = 0.0  # 0-1: concrete content on the track's subject (see perceive)
 
     @property
     def vector(self) -> npt.NDArray[np.float32]:
@@ -410,24 +404,11 @@ class Perceived:
 _ON_TOPIC = (0.05, 0.25)
 
 
-def _specificity(
-    parts: Sequence[str], vectors: npt.NDArray[np.float32], blueprint: Blueprint
-) -> float:
-    """How concrete a turn is on the track's subject, 0-1: named mechanisms, quantities and
-    reasons (:func:`analysis.depth.concreteness`, graded, so a terse precise answer counts
-    and a synonym moves it little), each sentence weighed by how much it is about the
-    track's substance rather than small talk."""
-    if not parts:
-        return 0.0
-    total = 0.0
+def _on_topic(sims: Mapping[str, float], substance: frozenset[str]) -> float:
+    """0-1: how much a sentence is about the track's substance rather than small talk."""
     low, high = _ON_TOPIC
-    for sentence, vector in zip(parts, vectors, strict=True):
-        concrete = concreteness(for_model(sentence))
-        if concrete <= 0.0:
-            continue
-        on_topic = blueprint.candidate.relevance(vector, blueprint.substance)
-        total += concrete * min(1.0, max(0.0, (on_topic - low) / (high - low)))
-    return min(1.0, total)
+    topic = max((sims.get(k, 0.0) for k in substance), default=0.0)
+    return min(1.0, max(0.0, (topic - low) / (high - low)))
 
 
 # Softmax temperature for which kind of depth a concrete sentence shows (trade-off, failure
@@ -440,8 +421,8 @@ def _depth(
     found: dict[str, float],
     sims: Mapping[str, float],
     kinds: frozenset[str],
-    substance: frozenset[str],
-    sentence: str,
+    concrete: float,
+    on_topic: float,
 ) -> None:
     """Depth behaviours are topic *and* substance: "caching would help" is on topic but says
     nothing; the same topic with a named mechanism or a number is depth.
@@ -451,14 +432,10 @@ def _depth(
     by how close each is (a softmax), so a word that moves every similarity up or down
     together (a synonym, a filler) changes little; it counts when the sentence is on the
     track's subject at all."""
-    concrete = concreteness(for_model(sentence))
     ordered = sorted(kinds)
     logits = np.array([sims.get(k, 0.0) for k in ordered]) / _KIND_TEMPERATURE
     shares = np.exp(logits - logits.max())
     shares /= shares.sum()
-    low, high = _ON_TOPIC
-    topic = max((sims.get(k, 0.0) for k in substance), default=0.0)
-    on_topic = min(1.0, max(0.0, (topic - low) / (high - low)))
     discount = _DEPTH_FLOOR + (1 - _DEPTH_FLOOR) * concrete
     for name, share in zip(ordered, shares, strict=True):
         absolute = found.get(name, 0.0) * discount
@@ -510,6 +487,7 @@ def perceive(
         vectors = embedder.embed_many([for_model(p) for p in parts])
         protos = blueprint.persona if line.role == "assistant" else blueprint.candidate
         strengths: dict[str, float] = {}
+        specific = 0.0
         for sentence, v in zip(parts, vectors, strict=True):
             normal = _normalise(sentence)
             sims = protos.similarities(v)
@@ -519,8 +497,15 @@ def perceive(
                 question_kind(sentence) is not None,
                 sims,
             )
-            if line.role == "user" and protos.concrete_only:
-                _depth(found, sims, protos.concrete_only, blueprint.substance, sentence)
+            if line.role == "user":
+                # Specificity: concrete content (analysis.depth: named mechanisms, numbers,
+                # reasons; graded, so a terse precise answer counts and a synonym moves it
+                # little), weighed by how much the sentence is about the track's subject.
+                concrete = concreteness(for_model(sentence))
+                on_topic = _on_topic(sims, blueprint.substance) if concrete > 0 else 0.0
+                specific += concrete * on_topic
+                if protos.concrete_only:
+                    _depth(found, sims, protos.concrete_only, concrete, on_topic)
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0
@@ -551,7 +536,7 @@ def perceive(
                 strengths=strengths,
                 questions=kinds if line.role == "user" else [],
                 dated=DATE.search(_normalise(line.text)) is not None,
-                specific=_specificity(parts, vectors, blueprint) if line.role == "user" else 0.0,
+                specific=min(1.0, specific),
             )
         )
     return out

@@ -74,6 +74,7 @@ _NO = re.compile(
     r"^(?:no|nope)(?:[,.!]|$)|"
     r"^(?:no,? thanks|not (?:now|yet|this|really|today|interested|ready)|i don't think so|"
     r"i'd rather not|i would rather not|let's not|don't|i can't|we can't|i won't|we won't|"
+    r"i don't think (?:we|i)(?:'ll| will| want| need)|(?:we'll|i'll) pass|"
     r"no thanks|pass)\b|"
     r"\b(?:not interested|no thanks|(?:we'll|i'll|we will|i will) reach out|not going to happen|"
     r"hold off|not ready|too early|not a priority|not this (?:quarter|year|month|week)|"
@@ -84,10 +85,10 @@ _LEAVING = re.compile(
     r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|"
     r"can i finish|"
     r"i already (?:said|told)|i told you|stop (?:pushing|selling)|never ?mind|forget it|"
-    r"whatever you (?:think|say|want)|let's (?:just )?move on)\b"
+    r"whatever you (?:think|say|want))\b"
     # Giving up quietly is leaving too: "Okay. I think I'll leave it then."
     r"|\b(?:i'll|i will|let's|let us|we'll|we can|i'd rather) (?:just )?(?:leave it|drop it|"
-    r"stop (?:here|there))(?: there| then| at that| for now)?[.!]?$"
+    r"stop (?:here|there))(?:,? (?:there|then|at that|for now))?[.!]?$"
     r"|\b(?:it|that) (?:doesn't|does not) (?:really )?matter(?: anymore| then)?[.!]?$"
     r"|\b(?:not|no) (?:much |any )?point (?:in )?(?:going on|continuing|carrying on)\b"
 )
@@ -443,15 +444,23 @@ def _depth(
         found[name] = (1 - _RELATIVE) * absolute + _RELATIVE * relative
 
 
-_ACKNOWLEDGE = re.compile(r"^(?:okay|ok|alright|all right|fine|right|sure|good)[.!]?$")
+# "Right." and "I see." are backchannels, not agreement; "Okay." / "Fine." go along.
+_ACKNOWLEDGE = re.compile(r"^(?:okay|ok|alright|all right|fine|sure)[.!]?$")
 
 
 def acknowledges(message: Perceived) -> bool:
-    """The message opens with a bare "Okay." / "Alright." (and says no "no"): after a
-    proposal, going along with it, if not enthusiastically."""
-    first = _normalise(message.sentences[0]) if message.sentences else ""
+    """The message opens with a bare "Okay." / "Alright." (fillers aside) and the rest has
+    no "no" and no sign of leaving: after a proposal, going along with it, if not
+    enthusiastically."""
+    first = for_model(message.sentences[0]).strip(" ,") if message.sentences else ""
     rest = " ".join(_strip_fillers(s) for s in message.sentences)
-    return _ACKNOWLEDGE.match(first) is not None and _NO.search(rest) is None
+    calm = max(message.strengths.get("disengages", 0.0), message.strengths.get("refuses", 0.0))
+    return (
+        _ACKNOWLEDGE.match(first) is not None
+        and _NO.search(rest) is None
+        and _LEAVING.search(rest) is None
+        and calm < 0.25
+    )
 
 
 def _polarity(found: dict[str, float], sentence: str) -> None:

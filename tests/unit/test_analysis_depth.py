@@ -153,7 +153,7 @@ OPENING = (
     [
         "Okay. I think I'll leave it then.",
         "Never mind, it doesn't matter.",
-        "Fine. Let's just move on.",
+        "Let's just drop it, then.",
     ],
 )
 def test_a_quiet_give_up_reads_as_disengaging(give_up: str) -> None:
@@ -216,3 +216,24 @@ def test_a_bare_okay_to_a_dated_proposal_takes_the_step() -> None:
     )
     ev = evaluate(perceive(window, engine.embedder, blueprint), blueprint, rubric_for("HR"))
     assert [s.outcome for s in ev.next_steps][:1] == ["accepted"], ev.next_steps
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        ("Uh, okay. And the rota problem?", "accepted"),  # a filler does not change it
+        ("Right. I don't think we'll take this any further. Thanks for your time.", "refused"),
+        ("Okay. I think I'll leave it then.", "refused"),  # okay, then leaving
+    ],
+)
+def test_a_backchannel_before_a_decline_is_not_acceptance(answer: str, outcome: str) -> None:
+    engine = semantic.engine()
+    assert engine is not None
+    blueprint = engine.blueprint("sales")
+    window = lines(
+        ("p", "I'd need to talk to the doctors first."),
+        ("c", "Could we book a demo for Thursday at ten so you can show them?"),
+        ("p", answer),
+    )
+    ev = evaluate(perceive(window, engine.embedder, blueprint), blueprint, SALES)
+    assert [s.outcome for s in ev.next_steps] == [outcome], ev.next_steps

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.perception import HARMFUL, Blueprint, Perceived
+from analysis.perception import HARMFUL, Blueprint, Perceived, acknowledges
 from analysis.rubrics import Rubric
 
 __all__ = ["Concern", "Evaluation", "NextStep", "evaluate"]
@@ -182,6 +182,8 @@ def _next_steps(messages: Sequence[Perceived]) -> tuple[list[NextStep], int]:
         no = max(_strength(answer, "refuses"), _strength(answer, "disengages"))
         if answer.dated and no < 0.4:
             yes = max(yes, 0.7)  # naming a time without a "no" is taking the step
+        elif acknowledges(answer) and no < 0.4:
+            yes = max(yes, 0.5)  # "Okay. And the rota thing?" goes along with it
         outcome = "accepted" if yes >= 0.45 and yes >= no else "refused" if no >= 0.4 else "unclear"
         refused_last = outcome == "refused" and weight >= 0.5
         steps.append(NextStep(m.index, answer.index, outcome, m.dated or answer.dated, weight))
@@ -209,7 +211,11 @@ def _mood(messages: Sequence[Perceived], persona: Sequence[Perceived], answers: 
     for m in persona:
         weight = 0.6 + 0.8 * (m.index + 1) / n  # how the call ends matters more
         declined = _strength(m, "refuses") if m.index in answers else 0.0
-        good += weight * max(_strength(m, "positive"), _strength(m, "accepts"))
+        before = messages[m.index - 1] if m.index > 0 else None
+        # Agreeing with a leading question ("That's a big win for you, right?" "I suppose")
+        # is the candidate's words in the persona's mouth, not buy-in.
+        led = 0.4 if before is not None and "leading" in before.questions else 1.0
+        good += weight * led * max(_strength(m, "positive"), _strength(m, "accepts"))
         bad += weight * max(
             _strength(m, "disengages"),
             0.8 * declined,
@@ -250,10 +256,14 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
         if m.text.rstrip().endswith("?"):
             reply = _next(messages, m.index, "user")
             if reply is not None:
-                answered.append(_ramp(_cos(m, reply), 0.15, 0.5))
+                # Close in meaning, or concrete on the track's subject: a terse precise
+                # answer ("a unique key on the idempotency token") shares few words with
+                # the question but answers it.
+                answered.append(max(_ramp(_cos(m, reply), 0.15, 0.5), reply.specific))
     components: dict[str, float] = {
         "answers": sum(answered) / len(answered) if answered else 0.5,
-        "specific": min(1.0, sum(m.specific for m in candidate) / max(2.0, 0.4 * turns)),
+        # Concrete content in most turns, not one good answer among vague ones.
+        "specific": min(1.0, sum(m.specific for m in candidate) / max(3.0, 0.7 * turns)),
         "listening": _talk_fit(share, blueprint.talk_share)
         * (1 - 0.5 * _ramp(longest, mono, 2 * mono)),
         "concise": 1.0 - _ramp(longest, 0.7 * mono, 1.6 * mono),
@@ -325,7 +335,7 @@ def evaluate(messages: Sequence[Perceived], blueprint: Blueprint, rubric: Rubric
 # The recipes' raw 0-100 is compressed (few windows show every good behaviour, or none);
 # this monotonic curve spreads it onto the meter's bands (red < 50 <= yellow < 80 <= green).
 # It never changes the order of two calls; its knots were set once on the development set.
-_CURVE = ((0.0, 0.0), (30.0, 22.0), (40.0, 55.0), (52.0, 85.0), (75.0, 97.0), (100.0, 100.0))
+_CURVE = ((0.0, 0.0), (30.0, 23.0), (40.0, 58.0), (52.0, 86.0), (75.0, 97.0), (100.0, 100.0))
 
 
 def _calibrate(raw: float) -> float:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analysis.depth import concreteness
 from analysis.embedder import Embedder
 from analysis.models import TranscriptLine
 
@@ -32,6 +33,7 @@ __all__ = [
     "Blueprint",
     "Perceived",
     "Prototypes",
+    "acknowledges",
     "blueprint_config",
     "perceive",
     "question_kind",
@@ -39,9 +41,11 @@ __all__ = [
 ]
 
 # Cosine (mean of the two nearest examples) where a behaviour starts to count / fully counts.
-_LOW, _HIGH = 0.22, 0.52
+_LOW, _HIGH = 0.18, 0.58
 # Behaviours that cost points need clearer evidence (a penalty on a near miss is unfair).
 _HARM_LOW, _HARM_HIGH = 0.36, 0.58
+# How much of a depth behaviour's strength a sentence without any concrete content keeps.
+_DEPTH_FLOOR = 0.3
 # A behaviour this far below the best match of the sentence is not what it does.
 _MARGIN = 0.07
 
@@ -70,6 +74,7 @@ _NO = re.compile(
     r"^(?:no|nope)(?:[,.!]|$)|"
     r"^(?:no,? thanks|not (?:now|yet|this|really|today|interested|ready)|i don't think so|"
     r"i'd rather not|i would rather not|let's not|don't|i can't|we can't|i won't|we won't|"
+    r"i don't think (?:we|i)(?:'ll| will| want| need)|(?:we'll|i'll) pass|"
     r"no thanks|pass)\b|"
     r"\b(?:not interested|no thanks|(?:we'll|i'll|we will|i will) reach out|not going to happen|"
     r"hold off|not ready|too early|not a priority|not this (?:quarter|year|month|week)|"
@@ -79,7 +84,13 @@ _LEAVING = re.compile(
     r"\b(?:i have to go|i've got to go|i need to (?:go|run|jump|drop)|got to run|goodbye|"
     r"we're done|we are done|i'm done|i am done|wasting my time|not listening|let me finish|"
     r"can i finish|"
-    r"i already (?:said|told)|i told you|stop (?:pushing|selling))\b"
+    r"i already (?:said|told)|i told you|stop (?:pushing|selling)|never ?mind|forget it|"
+    r"whatever you (?:think|say|want))\b"
+    # Giving up quietly is leaving too: "Okay. I think I'll leave it then."
+    r"|\b(?:i'll|i will|let's|let us|we'll|we can|i'd rather) (?:just )?(?:leave it|drop it|"
+    r"stop (?:here|there))(?:,? (?:there|then|at that|for now))?[.!]?$"
+    r"|\b(?:it|that) (?:doesn't|does not) (?:really )?matter(?: anymore| then)?[.!]?$"
+    r"|\b(?:not|no) (?:much |any )?point (?:in )?(?:going on|continuing|carrying on)\b"
 )
 _WARM = re.compile(
     r"\b(?:good question|great question|good point|fair point|that's helpful|that helps|"
@@ -215,6 +226,7 @@ class Behaviour:
     vectors: npt.NDArray[np.float32]
     target: float = 1.5
     question: bool = False  # only a question (or "tell me...") does this
+    concrete: bool = False  # only concrete content does this (a named mechanism, a number)
 
 
 # Behaviours that cost points must be the sentence's best match, not a near miss.
@@ -244,17 +256,25 @@ class Prototypes:
     def question_only(self) -> frozenset[str]:
         return frozenset(b.name for b in self.behaviours if b.question)
 
+    @property
+    def concrete_only(self) -> frozenset[str]:
+        return frozenset(b.name for b in self.behaviours if b.concrete)
+
     def labels(self) -> dict[str, str]:
         return {b.name: b.label for b in self.behaviours}
 
+    def similarities(self, vector: npt.NDArray[np.float32]) -> dict[str, float]:
+        """Each behaviour's closeness to ``vector``: the mean of its two nearest examples."""
+        return {b.name: float(np.sort(b.vectors @ vector)[-2:].mean()) for b in self.behaviours}
+
     def strengths(
-        self, vector: npt.NDArray[np.float32], words: int = 8, question: bool = True
+        self,
+        vector: npt.NDArray[np.float32],
+        words: int = 8,
+        question: bool = True,
+        sims: dict[str, float] | None = None,
     ) -> dict[str, float]:
-        sims: dict[str, float] = {}
-        for b in self.behaviours:
-            scores = b.vectors @ vector
-            top = np.sort(scores)[-2:]
-            sims[b.name] = float(top.mean())
+        sims = self.similarities(vector) if sims is None else sims
         best = max(sims.values())
         out: dict[str, float] = {}
         for name, sim in sims.items():
@@ -286,6 +306,8 @@ class Blueprint:
     monologue_words: int
     factors: Mapping[str, Mapping[str, Any]]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The track's own substantive behaviours: what concrete content must be about to count.
+    substance: frozenset[str] = frozenset()
 
 
 @cache
@@ -318,6 +340,7 @@ def _embed_side(
                     vectors,
                     float(spec.get("target", 1.5)),
                     spec.get("form") == "question",
+                    bool(spec.get("needs_concrete", False)),
                 )
             )
             labels[name] = str(spec["label"])
@@ -346,6 +369,7 @@ def blueprint_config(embedder: Embedder, blueprint: str) -> Blueprint:
         monologue_words=int(own["monologue_words"]),
         factors=own["factors"],
         labels={**labels, **{f"persona:{k}": v for k, v in persona_labels.items()}},
+        substance=frozenset(own.get("behaviours", {})) - HARMFUL,
     )
 
 
@@ -362,7 +386,7 @@ class Perceived:
     strengths: dict[str, float]
     questions: list[str] = field(default_factory=list)  # the kind of each question
     dated: bool = False
-    specific: float = 0.0  # 0-1: numbers, reasons ("because", "so that"), enough words
+    specific: float = 0.0  # 0-1: concrete content on the track's subject (see perceive)
 
     @property
     def vector(self) -> npt.NDArray[np.float32]:
@@ -376,28 +400,67 @@ class Perceived:
         return unit
 
 
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|percent|half|double|twice)\b"
-)
-_REASON = re.compile(
-    r"\b(?:because|since|so that|so we|so it|which means|that means|otherwise|instead of|"
-    r"unless|trade-?off|in exchange|rather than|if (?:it|the|we|they|that))\b"
-)
-_TERM = re.compile(r"\b[A-Z]{2,}\b|\b\w+[_./-]\w+\b|\"[^\"]{2,30}\"")
+# Cosine to the track's own behaviours where concrete content starts / fully counts as being
+# about the track's subject (wide and low: it only keeps out small talk and anecdotes).
+_ON_TOPIC = (0.05, 0.25)
 
 
-def _specificity(text: str) -> float:
-    """How concrete a turn is, from its form: numbers, reasons given, named terms, length."""
-    normal = _normalise(text)
-    words = len(_WORD.findall(normal))
-    cues = (
-        (_NUMBER.search(normal) is not None)
-        + (_REASON.search(normal) is not None)
-        + (_TERM.search(text) is not None)
-        + (words >= 25)
+def _on_topic(sims: Mapping[str, float], substance: frozenset[str]) -> float:
+    """0-1: how much a sentence is about the track's substance rather than small talk."""
+    low, high = _ON_TOPIC
+    topic = max((sims.get(k, 0.0) for k in substance), default=0.0)
+    return min(1.0, max(0.0, (topic - low) / (high - low)))
+
+
+# Softmax temperature for which kind of depth a concrete sentence shows (trade-off, failure
+# mode, test...), and how much of a depth behaviour comes from that relative reading.
+_KIND_TEMPERATURE = 0.04
+_RELATIVE = 0.6
+
+
+def _depth(
+    found: dict[str, float],
+    sims: Mapping[str, float],
+    kinds: frozenset[str],
+    concrete: float,
+    on_topic: float,
+) -> None:
+    """Depth behaviours are topic *and* substance: "caching would help" is on topic but says
+    nothing; the same topic with a named mechanism or a number is depth.
+
+    Two readings, blended. Absolute: the behaviour's own similarity, discounted without
+    concrete content. Relative: the sentence's concreteness, shared among the depth kinds
+    by how close each is (a softmax), so a word that moves every similarity up or down
+    together (a synonym, a filler) changes little; it counts when the sentence is on the
+    track's subject at all."""
+    ordered = sorted(kinds)
+    logits = np.array([sims.get(k, 0.0) for k in ordered]) / _KIND_TEMPERATURE
+    shares = np.exp(logits - logits.max())
+    shares /= shares.sum()
+    discount = _DEPTH_FLOOR + (1 - _DEPTH_FLOOR) * concrete
+    for name, share in zip(ordered, shares, strict=True):
+        absolute = found.get(name, 0.0) * discount
+        relative = concrete * on_topic * float(share)
+        found[name] = (1 - _RELATIVE) * absolute + _RELATIVE * relative
+
+
+# "Right." and "I see." are backchannels, not agreement; "Okay." / "Fine." go along.
+_ACKNOWLEDGE = re.compile(r"^(?:okay|ok|alright|all right|fine|sure)[.!]?$")
+
+
+def acknowledges(message: Perceived) -> bool:
+    """The message opens with a bare "Okay." / "Alright." (fillers aside) and the rest has
+    no "no" and no sign of leaving: after a proposal, going along with it, if not
+    enthusiastically."""
+    first = for_model(message.sentences[0]).strip(" ,") if message.sentences else ""
+    rest = " ".join(_strip_fillers(s) for s in message.sentences)
+    calm = max(message.strengths.get("disengages", 0.0), message.strengths.get("refuses", 0.0))
+    return (
+        _ACKNOWLEDGE.match(first) is not None
+        and _NO.search(rest) is None
+        and _LEAVING.search(rest) is None
+        and calm < 0.25
     )
-    return min(1.0, cues / 3) if words >= 8 else 0.0
 
 
 def _polarity(found: dict[str, float], sentence: str) -> None:
@@ -433,13 +496,25 @@ def perceive(
         vectors = embedder.embed_many([for_model(p) for p in parts])
         protos = blueprint.persona if line.role == "assistant" else blueprint.candidate
         strengths: dict[str, float] = {}
+        specific = 0.0
         for sentence, v in zip(parts, vectors, strict=True):
             normal = _normalise(sentence)
+            sims = protos.similarities(v)
             found = protos.strengths(
                 v,
                 len(_WORD.findall(_normalise(for_model(sentence)))),
                 question_kind(sentence) is not None,
+                sims,
             )
+            if line.role == "user":
+                # Specificity: concrete content (analysis.depth: named mechanisms, numbers,
+                # reasons; graded, so a terse precise answer counts and a synonym moves it
+                # little), weighed by how much the sentence is about the track's subject.
+                concrete = concreteness(for_model(sentence))
+                on_topic = _on_topic(sims, blueprint.substance) if concrete > 0 else 0.0
+                specific += concrete * on_topic
+                if protos.concrete_only:
+                    _depth(found, sims, protos.concrete_only, concrete, on_topic)
             if line.role == "user" and _DISMISSAL.search(normal):
                 found["dismiss"] = max(found.get("dismiss", 0.0), 0.8)
                 found["empathy"] = 0.0
@@ -470,7 +545,7 @@ def perceive(
                 strengths=strengths,
                 questions=kinds if line.role == "user" else [],
                 dated=DATE.search(_normalise(line.text)) is not None,
-                specific=_specificity(line.text),
+                specific=min(1.0, specific),
             )
         )
     return out

@@ -108,7 +108,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: Callable[..., Any], settings: Settings, db_dsn: str
+    settings: Settings, db_dsn: str, aiohttp_client: Callable[..., Any]
 ) -> TestClient[Any, Any]:
     app = create_app(settings, db_dsn)
     return await aiohttp_client(app)  # type: ignore[no-any-return]

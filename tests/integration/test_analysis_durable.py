@@ -49,7 +49,7 @@ async def _wait_runs(pool: asyncpg.Pool, sid: uuid.UUID, want: int, within: floa
 
 
 async def test_owed_boundary_is_run_once_by_the_next_gateway(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool, aiohttp_client: Callable[..., Any]
 ) -> None:
     owed = await _stored_without_analysis(pool, 12)  # one boundary (10) passed, not analyzed
     not_yet = await _stored_without_analysis(pool, 9)

@@ -38,8 +38,8 @@ async def test_page_needs_this_sessions_candidate_token(
 
 
 async def test_sdk_url_joins_the_csp_and_is_escaped(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, session_id: uuid.UUID,
-    token: Callable[..., str],
+    tmp_path: Path, db_dsn: str, session_id: uuid.UUID,
+    token: Callable[..., str], aiohttp_client: Callable[..., Any],
 ) -> None:
     settings = make_settings(
         tmp_path, elevenlabs_sdk_url='https://sdk.example.com/client.js?a=1&b="x"'

@@ -29,9 +29,8 @@ async def _scrape(client: TestClient[Any, Any], headers: dict[str, str]) -> tupl
 async def test_metrics_needs_admin_unless_public(
     client: TestClient[Any, Any],
     token: Callable[..., str],
-    aiohttp_client: Callable[..., Any],
     tmp_path: Path,
-    db_dsn: str,
+    db_dsn: str, aiohttp_client: Callable[..., Any],
 ) -> None:
     assert (await client.get("/metrics")).status == 401
     bad = {"Authorization": f"Bearer {token(Role.INTERVIEWER, session_id=uuid.uuid4())}"}

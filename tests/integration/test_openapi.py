@@ -59,8 +59,8 @@ async def _toy_client(aiohttp_client: Callable[..., Any], settings: Settings, ds
 
 
 async def test_registry_enforces_roles_and_documents_routes(
-    aiohttp_client: Callable[..., Any], settings: Settings, db_dsn: str,
-    token: Callable[..., str],
+    settings: Settings, db_dsn: str,
+    token: Callable[..., str], aiohttp_client: Callable[..., Any],
 ) -> None:
     client = await _toy_client(aiohttp_client, settings, db_dsn)
     assert (await client.post("/api/things", json={"name": "x"})).status == 401

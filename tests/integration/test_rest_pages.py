@@ -454,7 +454,7 @@ async def test_openapi_lists_the_page_routes(client: Client) -> None:
 
 
 async def test_the_cookie_is_secure_behind_https(
-    aiohttp_client: Callable[..., Any], db_dsn: str, tmp_path: Any
+    db_dsn: str, tmp_path: Any, aiohttp_client: Callable[..., Any]
 ) -> None:
     from handlers.app import create_app
     from tests.helpers import make_settings

@@ -55,7 +55,7 @@ async def test_create_session_rows_tokens_and_panel_url(
 
 
 async def test_public_url_setting_is_used(
-    aiohttp_client: Callable[..., Any], tmp_path: Any, db_dsn: str, admin_headers: Any
+    tmp_path: Any, db_dsn: str, admin_headers: Any, aiohttp_client: Callable[..., Any]
 ) -> None:
     from handlers.app import create_app
     from tests.helpers import make_settings

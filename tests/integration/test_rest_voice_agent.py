@@ -48,7 +48,7 @@ async def _client(aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: st
 
 @pytest.fixture
 async def el_client(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, fake: FakeElevenLabs
+    tmp_path: Path, db_dsn: str, fake: FakeElevenLabs, aiohttp_client: Callable[..., Any]
 ) -> Client:
     return await _client(
         aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs",
@@ -179,7 +179,7 @@ async def test_timeouts_are_retried_then_502(
 
 
 async def test_connection_refused_is_502(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any
+    tmp_path: Path, db_dsn: str, admin_headers: Any, aiohttp_client: Callable[..., Any]
 ) -> None:
     client = await _client(
         aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs",
@@ -192,8 +192,8 @@ async def test_connection_refused_is_502(
 
 
 async def test_wrong_key_is_502(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any,
-    fake: FakeElevenLabs,
+    tmp_path: Path, db_dsn: str, admin_headers: Any,
+    fake: FakeElevenLabs, aiohttp_client: Callable[..., Any],
 ) -> None:
     client = await _client(
         aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs",
@@ -205,7 +205,7 @@ async def test_wrong_key_is_502(
 
 
 async def test_missing_key_is_503(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any
+    tmp_path: Path, db_dsn: str, admin_headers: Any, aiohttp_client: Callable[..., Any]
 ) -> None:
     client = await _client(aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs")
     sid, cand = await _session(client, admin_headers)
@@ -353,8 +353,9 @@ async def _wait_for_agents(fake: FakeElevenLabs, count: int) -> None:
 
 
 async def test_create_timed_out_but_made_the_agent_retry_adopts_it(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any,
+    tmp_path: Path, db_dsn: str, admin_headers: Any,
     fake: FakeElevenLabs, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture,
+    aiohttp_client: Callable[..., Any],
 ) -> None:
     client = await _client(
         aiohttp_client, tmp_path, db_dsn, voice_agent_provider="elevenlabs",

@@ -140,8 +140,8 @@ async def test_monitor_stores_the_call_once_in_order_and_steers_it(
 
 
 async def test_client_mode_refuses_the_report(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, session_id: uuid.UUID,
-    token: Callable[..., str],
+    tmp_path: Path, db_dsn: str, session_id: uuid.UUID,
+    token: Callable[..., str], aiohttp_client: Callable[..., Any],
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(tmp_path), db_dsn))
     r = await client.post(

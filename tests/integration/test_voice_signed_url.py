@@ -70,7 +70,7 @@ def _el_settings(fake: FakeElevenLabs, **more: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def el_client(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, fake: FakeElevenLabs
+    tmp_path: Path, db_dsn: str, fake: FakeElevenLabs, aiohttp_client: Callable[..., Any]
 ) -> Client:
     return await _client(aiohttp_client, tmp_path, db_dsn, **_el_settings(fake))
 
@@ -175,8 +175,8 @@ async def test_malformed_or_refused_signed_url_is_502_without_retry(
 
 
 async def test_key_removed_after_the_agent_was_made_is_503(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, fake: FakeElevenLabs,
-    admin_headers: Any,
+    tmp_path: Path, db_dsn: str, fake: FakeElevenLabs,
+    admin_headers: Any, aiohttp_client: Callable[..., Any],
 ) -> None:
     with_key = await _client(aiohttp_client, tmp_path, db_dsn, **_el_settings(fake))
     sid, cand = await _session(with_key, admin_headers)
@@ -189,7 +189,7 @@ async def test_key_removed_after_the_agent_was_made_is_503(
 
 
 async def test_offline_agents_get_the_local_conversation_url(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, db_dsn: str, admin_headers: Any,
+    tmp_path: Path, db_dsn: str, admin_headers: Any, aiohttp_client: Callable[..., Any],
 ) -> None:
     local = FakeConversationServer(script_of(("assistant", "Offline hello.")), init_wait_s=0.05)
     await local.start()

@@ -37,6 +37,7 @@ __all__ = [
     "blueprint_config",
     "perceive",
     "question_kind",
+    "restore_questions",
     "sentences",
 ]
 
@@ -198,6 +199,71 @@ def _strip_fillers(sentence: str) -> str:
         if s == before:
             break
     return s
+
+
+# A question by its words, for transcripts whose punctuation cannot be trusted (speech
+# recognisers often end every sentence with a full stop): a wh-word before an auxiliary
+# ("how would you", "what budget do you have"), an auxiliary before its subject ("do you",
+# "could the team"), or a tag ("... isn't it", "... right" after a statement).
+_AUX = (
+    r"(?:do|does|did|is|are|was|were|would|will|can|could|should|shall|has|have|had|may|"
+    r"might|isn't|aren't|don't|doesn't|didn't|wouldn't|won't|can't|couldn't|shouldn't|"
+    r"haven't|hasn't|wasn't|weren't)"
+)
+_SUBJECT = (
+    r"(?:you|we|they|i|it|he|she|your|our|their|the|this|that|these|those|there|anyone|"
+    r"anybody|someone|somebody|any|a|an|[a-z]+'s)"
+)
+_PRONOUN = r"(?:you|we|they|i|it|he|she|your|our|their|there)"
+_WH = r"(?:what|how|why|where|when|who|which|whose)"
+_NOT_A_SUBJECT = r"(?!(?:i|you|we|they|he|she|it|i'm|we're|they're|you're|there)\b)"
+_WH_QUESTION = re.compile(
+    # At the start: "what does...", "what's", "how many..." (and `_WH_VERB`).
+    rf"^(?!which (?:is|was) (?:why|what|how)\b){_WH}(?:'s|'re|'d| {_AUX}\b"
+    rf"| (?:many|much|long|often|far|soon|big)\b)"
+    rf"|^who\b(?! knows\b)"  # a sentence that opens with "who" asks ("who on your team...")
+    # Anywhere: a wh-word, a few words that are not a subject, then an inverted auxiliary
+    # ("and the part-timers, how do they feel", "which one of those would be"); "what we did
+    # was" has its subject first and stays a statement.
+    rf"|\b{_WH}(?: {_NOT_A_SUBJECT}[a-z'-]+){{0,3}} {_AUX} (?:{_PRONOUN}|be)\b"
+    rf"|\b(?:and|so|like|but|then|or) who [a-z]+s\b"
+    rf"|\b(?:how|why|what|where|when) (?:do|does|did)\b"
+)
+# "What happened with the alerts?" asks; "what happened was..." and "what worries me is..."
+# state (a main verb follows the wh-clause).
+_WH_VERB = re.compile(r"^(?:what|who) [a-z]+(?:ed|s)\b")
+_MAIN_VERB = re.compile(r"\b(?:is|was|are|were)\b")
+_INVERTED = re.compile(rf"^{_AUX} {_SUBJECT}\b(?: [a-z']+)")
+_TAG_END = re.compile(
+    r"\b(?:isn't it|don't you|wouldn't you|aren't you|doesn't it|can't you|didn't you|"
+    r"won't you|wouldn't it|isn't that|(?P<before>[a-z']+) right)$"
+)
+# "That's right." and "all right" state; "... makes sense right" asks.
+_NOT_A_TAG = frozenset({"that's", "all", "you're", "exactly", "just", "yeah", "is", "it's"})
+
+
+def restore_questions(text: str) -> str:
+    """``text`` with a question mark on each sentence that asks by its words, when the text
+    has none at all (a speech recogniser's transcript); text that uses question marks is
+    trusted as it is."""
+    if "?" in text:
+        return text
+    out: list[str] = []
+    changed = False
+    for sentence in sentences(text):
+        body = sentence.rstrip(".!…;: ")
+        s = _strip_fillers(body)
+        words = len(_WORD.findall(s))
+        tag = _TAG_END.search(s) if words >= 4 else None
+        wh_verb = _WH_VERB.match(s) is not None and not _MAIN_VERB.search(s)
+        asks = bool(wh_verb or _WH_QUESTION.search(s) or (words >= 3 and _INVERTED.match(s))) or (
+            tag is not None and tag.group("before") not in _NOT_A_TAG
+        )
+        if asks:
+            changed = True
+            sentence = (body[: -len(" right")] + ", right" if s.endswith(" right") else body) + "?"
+        out.append(sentence)
+    return " ".join(out) if changed else text
 
 
 def question_kind(sentence: str) -> str | None:
@@ -492,7 +558,8 @@ def perceive(
     """Read every message of ``window`` (oldest first)."""
     out: list[Perceived] = []
     for index, line in enumerate(window):
-        parts = sentences(line.text) or ([line.text.strip()] if line.text.strip() else [])
+        text = restore_questions(line.text)
+        parts = sentences(text) or ([text.strip()] if text.strip() else [])
         vectors = embedder.embed_many([for_model(p) for p in parts])
         protos = blueprint.persona if line.role == "assistant" else blueprint.candidate
         strengths: dict[str, float] = {}
@@ -538,13 +605,13 @@ def perceive(
             Perceived(
                 index=index,
                 role=line.role,
-                text=line.text,
-                words=len(_WORD.findall(_normalise(line.text))),
+                text=text,
+                words=len(_WORD.findall(_normalise(text))),
                 sentences=parts,
                 vectors=vectors,
                 strengths=strengths,
                 questions=kinds if line.role == "user" else [],
-                dated=DATE.search(_normalise(line.text)) is not None,
+                dated=DATE.search(_normalise(text)) is not None,
                 specific=min(1.0, specific),
             )
         )

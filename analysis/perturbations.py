@@ -20,6 +20,7 @@ from analysis.models import TranscriptLine
 
 __all__ = [
     "PERTURBATIONS",
+    "asr_style",
     "contract",
     "expand_contractions",
     "insert_fillers",
@@ -201,6 +202,18 @@ def swap_synonyms(text: str, rng: random.Random) -> str:
     return _PHRASES.sub(lambda m: _match_case(m.group(0), _SYNONYMS[m.group(0).lower()]), text)
 
 
+_COMMA = re.compile(r",\s*")
+_END = re.compile(r"[!?;:]+")
+
+
+def asr_style(text: str, rng: random.Random) -> str:
+    """What a speech recogniser's transcript often looks like: lower-case, no commas, every
+    sentence ending in a plain full stop (a question is a question by its words, not its
+    "?"). Acronyms and names lose their capitals too ("api", "sarah")."""
+    del rng
+    return _END.sub(".", _COMMA.sub(" ", text)).lower()
+
+
 def _combined(text: str, rng: random.Random) -> str:
     return insert_fillers(swap_synonyms(expand_contractions(text, rng), rng), rng)
 
@@ -212,9 +225,11 @@ PERTURBATIONS: Mapping[str, Transform] = {
     "swapped": swap_contractions,
     "synonyms": swap_synonyms,
     "combined": _combined,
+    "asr": asr_style,
 }
 """The named transforms the evaluation applies; ``combined`` stacks three of them.
 
+``asr`` is how a call reaches the gateway from a voice platform's speech recogniser.
 ``contracted`` is a no-op on a call that is already fully contracted (most are); it is kept
 because it is the direction written or carefully spoken answers take."""
 

@@ -244,7 +244,8 @@ async def test_evaluate_scores_the_last_window_with_context(tmp_path: Path) -> N
     async def fake(
         window: Sequence[TranscriptLine], rubric: Rubric, ctx: CallContext
     ) -> AnalysisResult:
-        first = "Line 10" if "Line 10:" in window[0].text else window[0].text
+        # Rewordings may lower-case and re-punctuate ("asr"): the marker is read loosely.
+        first = "Line 10" if re.match(r"line 10\b", window[0].text, re.I) else window[0].text
         seen.append((len(window), first, rubric.blueprint, ctx.persona.name))
         found = re.search(r"score=(\d+)", window[-1].text)
         assert found is not None

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     analysis_lease_s: float = Field(
         60.0, ge=1, le=3600, validation_alias=_env("ANALYSIS_LEASE_SECONDS")
     )
+    # A boundary owed by a session silent this long is not run by the sweep: the call has
+    # moved on or ended without its REST end, and the run would only queue live sessions.
+    analysis_owed_max_age_s: float = Field(
+        600.0, ge=10, le=86_400, validation_alias=_env("ANALYSIS_OWED_MAX_AGE_SECONDS")
+    )
     analysis_weights: dict[str, dict[str, float]] = Field(
         default_factory=dict, validation_alias=_env("ANALYSIS_WEIGHTS")
     )

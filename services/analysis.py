@@ -214,6 +214,7 @@ class AnalysisRunner:
             every=settings.analysis_every,
             lease_s=settings.analysis_lease_s,
             sweep_s=settings.analysis_sweep_s,
+            max_age_s=settings.analysis_owed_max_age_s,
         )
         self.scheduler = AnalysisScheduler(self.run, concurrency=settings.analysis_concurrency)
         self.warming: asyncio.Task[None] | None = None  # the offline pool's warm-up, if any

@@ -6,7 +6,10 @@ finished run already covered the boundary, so two processes never analyze the sa
 A finished run (stored or failed: either way the panels heard) records what it covered
 (`settle`). A run that never finishes (its process died, or was stopped mid-run) leaves the
 boundary owed; once its lease expires, the sweep of any gateway process, every
-ANALYSIS_SWEEP_SECONDS and once at start-up, triggers it again (`Trigger.reason == "owed"`).
+ANALYSIS_SWEEP_SECONDS and once at start-up, triggers it again (`Trigger.reason == "owed"`),
+if the session stored a message within ANALYSIS_OWED_MAX_AGE_SECONDS: a boundary of a call
+long silent is not worth a run, and a backlog of them (a restart after hours, a changed
+ANALYSIS_EVERY) would queue every live session behind it.
 
 Manual and retry runs claim nothing: they run when asked, and a stored one counts as covering
 what its window reached.
@@ -41,12 +44,13 @@ class AnalysisLedger:
     """Claims, settles and sweeps the sessions' analysis boundaries."""
 
     def __init__(
-        self, pool: Pool, *, every: int, lease_s: float, sweep_s: float
+        self, pool: Pool, *, every: int, lease_s: float, sweep_s: float, max_age_s: float = 600.0
     ) -> None:
         self.pool = pool
         self.every = every
         self.lease_s = lease_s
         self.sweep_s = sweep_s
+        self.max_age_s = max_age_s
 
     async def claim(self, trigger: Trigger, run_id: uuid.UUID) -> bool:
         """Whether this run should go ahead. A database error lets it run (its own reads will
@@ -71,7 +75,7 @@ class AnalysisLedger:
 
     async def sweep(self, trigger: Callable[[Trigger], object]) -> int:
         """Trigger every owed boundary once; returns how many."""
-        owed = await owed_sessions(self.pool, self.every)
+        owed = await owed_sessions(self.pool, self.every, self.max_age_s)
         for session_id, boundary in owed:
             _owed_total.inc()
             log.info("session %s is owed the analysis at %d messages", session_id, boundary)

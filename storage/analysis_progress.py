@@ -29,7 +29,8 @@ SET analyzed_through = GREATEST(p.analyzed_through, EXCLUDED.analyzed_through),
     lease_until = CASE WHEN p.lease_run = $2 THEN NULL ELSE p.lease_until END
 """
 
-# Active sessions past a boundary their last run did not cover, with no live lease.
+# Active sessions past a boundary their last run did not cover, with no live lease, that
+# stored a message recently (the newest row by the (session_id, event_id) index).
 OWED = """
 SELECT c.session_id, (c.message_count / $1) * $1 AS boundary
 FROM session_counters c
@@ -38,6 +39,9 @@ LEFT JOIN analysis_progress p ON p.session_id = c.session_id
 WHERE c.message_count >= $1
   AND (c.message_count / $1) * $1 > COALESCE(p.analyzed_through, 0)
   AND (p.lease_until IS NULL OR p.lease_until < now())
+  AND (SELECT v.created_at FROM voice_transcripts v
+       WHERE v.session_id = c.session_id ORDER BY v.event_id DESC LIMIT 1)
+      > now() - make_interval(secs => $3)
 ORDER BY c.session_id
 LIMIT $2
 """
@@ -55,6 +59,8 @@ async def settle_boundary(db: DB, session_id: uuid.UUID, run_id: uuid.UUID, cove
     await db.execute(SETTLE, session_id, run_id, covered)
 
 
-async def owed_sessions(db: DB, every: int, limit: int = 100) -> list[tuple[uuid.UUID, int]]:
-    rows = await db.fetch(OWED, every, limit)
+async def owed_sessions(
+    db: DB, every: int, max_age_s: float, limit: int = 100
+) -> list[tuple[uuid.UUID, int]]:
+    rows = await db.fetch(OWED, every, limit, max_age_s)
     return [(r["session_id"], r["boundary"]) for r in rows]

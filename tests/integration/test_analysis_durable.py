@@ -54,6 +54,14 @@ async def test_owed_boundary_is_run_once_by_the_next_gateway(
     owed = await _stored_without_analysis(pool, 12)  # one boundary (10) passed, not analyzed
     not_yet = await _stored_without_analysis(pool, 9)
     leased = await _stored_without_analysis(pool, 10)
+    # A call silent for longer than ANALYSIS_OWED_MAX_AGE_SECONDS: its boundary is not worth
+    # a run (and a backlog of such calls would queue the live ones).
+    stale = await _stored_without_analysis(pool, 20)
+    await pool.execute(
+        "UPDATE voice_transcripts SET created_at = now() - interval '2 hours'"
+        " WHERE session_id = $1",
+        stale,
+    )
     # A run in a process that died holds the lease a little longer: nobody runs it meanwhile.
     await pool.execute(
         "INSERT INTO analysis_progress (session_id, lease_run, lease_until)"
@@ -61,7 +69,7 @@ async def test_owed_boundary_is_run_once_by_the_next_gateway(
         leased,
         uuid.uuid4(),
     )
-    settings = make_settings(tmp_path, analysis_sweep_s=0.2)
+    settings = make_settings(tmp_path, analysis_sweep_s=0.2, analysis_owed_max_age_s=3600)
     await aiohttp_client(create_app(settings, db_dsn))
     assert await _wait_runs(pool, owed, 1, within=20) == 1
     assert await _runs(pool, leased) == 0
@@ -69,6 +77,7 @@ async def test_owed_boundary_is_run_once_by_the_next_gateway(
     await asyncio.sleep(1.0)  # several more sweeps: nothing runs twice
     assert await _runs(pool, owed) == 1 and await _runs(pool, leased) == 1
     assert await _runs(pool, not_yet) == 0
+    assert await _runs(pool, stale) == 0
     covered = await pool.fetchval(
         "SELECT analyzed_through FROM analysis_progress WHERE session_id = $1", owed
     )

@@ -56,7 +56,7 @@ async def _pg_ctl_restart(pgdata: Path, mode: str) -> None:
 @pytest.mark.timeout(240)
 async def test_postgres_restarts_under_a_streaming_candidate_and_a_panel() -> None:
     root = Path(tempfile.mkdtemp(prefix="ig-pgr-"))
-    server = EmbeddedPostgres(root / "pgdata", delete_on_stop=True)
+    server = EmbeddedPostgres(root / "pgdata")  # removed with `root` below, once stopped
     gateway: GatewayProcess | None = None
     stop = asyncio.Event()
     try:

@@ -28,6 +28,11 @@ DB_ERRORS: tuple[type[Exception], ...] = (
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A pooled connection whose backend the server ended (restart, pg_terminate_backend) has
+    # read the FATAL error but not yet the close: its next statement fails with "cannot switch
+    # to state N; another operation (2) is in progress" (MagicStack/asyncpg#784), and the pool
+    # then discards it. Unavailable, not a bug of ours.
+    asyncpg.InternalClientError,
     StorageError,
 )
 

@@ -110,9 +110,11 @@ async def test_postgres_restarts_under_a_streaming_candidate_and_a_panel() -> No
         await pool.close()
     finally:
         stop.set()
+        errors: list[str] = []
         if gateway is not None:
             log = [line for line in gateway.lines if "WARNING" in line or "ERROR" in line]
             print("gateway warnings:", *log[:12], sep="\n  ")
+            errors = [line for line in gateway.lines if " ERROR " in line]
             await gateway.stop()
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -135,3 +137,4 @@ async def test_postgres_restarts_under_a_streaming_candidate_and_a_panel() -> No
     assert panel.transcript_seqs == list(range(1, FRAMES + 1))
     for mode, seconds in resumed.items():
         assert seconds < 2.0, f"acks resumed {seconds:.2f} s after the database ({mode})"
+    assert errors == [], "a restart is the database unavailable, never an unhandled error"

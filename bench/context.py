@@ -43,6 +43,9 @@ class Scale:
     store_sessions: int  # storecost: frames per batch (one per session)
     store_batches: int  # storecost: batches per variant per round
     store_rounds: int
+    small_sessions: int  # storecost, small batches: sessions in each database
+    small_batch: int  # frames per call
+    small_calls: int  # calls per variant per round
     openloop_s: float
     many_conns: int  # the many-connections run (as far as the descriptor limit allows)
     many_procs: int
@@ -74,6 +77,9 @@ FULL = Scale(
     store_sessions=1000,
     store_batches=40,
     store_rounds=3,
+    small_sessions=20_000,
+    small_batch=10,
+    small_calls=1500,
     openloop_s=15.0,
     many_conns=50_000,
     many_procs=8,
@@ -105,6 +111,9 @@ QUICK = Scale(
     store_sessions=100,
     store_batches=5,
     store_rounds=1,
+    small_sessions=1000,
+    small_batch=10,
+    small_calls=50,
     openloop_s=4.0,
     many_conns=2_000,
     many_procs=2,

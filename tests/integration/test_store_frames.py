@@ -206,3 +206,40 @@ async def test_client_times_are_kept_exactly_and_naive_ones_read_as_utc(
         "SELECT seq, timestamp FROM voice_transcripts WHERE session_id = $1 ORDER BY seq", sid
     )
     assert [r["timestamp"] for r in stored] == [aware, naive.replace(tzinfo=UTC)]
+
+
+async def test_a_small_batch_reads_only_its_own_sessions_counters(pool: asyncpg.Pool) -> None:
+    """The lock on the batch's counters probes the primary key (migration 0015): a commit of a
+    few frames must not scan every session the database holds. The plans of the function's
+    statements are read with auto_explain (nested statements, sent to this client)."""
+    await pool.execute(
+        "INSERT INTO session_counters (session_id) SELECT id FROM interview_sessions"
+        " ON CONFLICT DO NOTHING"
+    )
+    await pool.execute(
+        "WITH s AS (INSERT INTO interview_sessions (status) SELECT 'active'"
+        " FROM generate_series(1, 3000) RETURNING id)"
+        " INSERT INTO session_counters (session_id) SELECT id FROM s"
+    )
+    sid = await create_session(pool)
+    await pool.execute("ANALYZE session_counters")
+    plans: list[str] = []
+
+    def listen(_conn: object, message: asyncpg.PostgresLogMessage) -> None:
+        plans.append(message.message)
+
+    async with pool.acquire() as conn:
+        conn.add_log_listener(listen)
+        await conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+            " SET auto_explain.log_nested_statements = on; SET client_min_messages = log"
+        )
+        try:
+            results = await insert_frames(conn, [_frame(sid, 1, "one"), _frame(sid, 2, "two")])
+        finally:
+            await conn.execute("RESET client_min_messages; RESET auto_explain.log_min_duration")
+            conn.remove_log_listener(listen)
+    assert [r.outcome for r in results] == [FrameOutcome.STORED] * 2
+    lock = [p for p in plans if "FOR UPDATE" in p and "session_counters" in p]
+    assert lock, plans
+    assert all("Seq Scan on session_counters" not in p for p in plans), lock[0]

@@ -1,11 +1,13 @@
 """Before/after in the same run: the ingest benchmark against two versions of the gateway.
 
-`python -m bench.compare --base REF [--rounds N] [--seconds S]` exports commit REF with
-`git archive` into a temp dir and starts one gateway from it and one from this tree, each on its
-own database of one embedded PostgreSQL (so each runs its own migrations), then drives them in
-alternating rounds with the same clients. Each side's rate is summed over its rounds and its
-CPU per stored frame (gateway + PostgreSQL) is reported beside the machine's load: a change is
-kept only if it is better than the spread between rounds.
+`python -m bench.compare --base REF [--rounds N] [--seconds S] [--open RATE]` exports commit
+REF with `git archive` into a temp dir and starts one gateway from it and one from this tree,
+each on its own database of one embedded PostgreSQL (so each runs its own migrations), then
+drives them in alternating rounds with the same clients. Each side's rate is summed over its
+rounds and its CPU per stored frame (gateway + PostgreSQL) is reported beside the machine's
+load: a change is kept only if it is better than the spread between rounds. With `--open RATE`
+the clients are section 1b's open loop (RATE frames/s in all, whatever the acks do) and the
+ack latency's p50 / p99 is reported too.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.clients import IngestJob
+from bench.clients import IngestJob, OpenLoopJob
 from bench.context import FULL, GATEWAY_ENV, Context, split
 from bench.procs import REPO_ROOT, Child, Database, free_port, raise_nofile_limit
 from bench.realtime import _run_jobs, _Side
 from bench.sessions import create_sessions, token
+from bench.stats import fmt_ms, summarize
 from gateway.auth import Role
 from storage.database import with_database_name
 
@@ -78,7 +81,7 @@ async def _gateway(root: Path, name: str, dsn: str, workdir: Path, loop: str) ->
     return child
 
 
-async def _run(base: str, rounds: int, seconds: float, loop: str) -> None:
+async def _run(base: str, rounds: int, seconds: float, loop: str, open_rate: float) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ig-compare-"))
     old_root = workdir / "base"
     old_root.mkdir()
@@ -103,23 +106,38 @@ async def _run(base: str, rounds: int, seconds: float, loop: str) -> None:
             loads.append(os.getloadavg()[0])
             for child, dsn, side in zip(children, dsns, sides, strict=True):
                 ids = await create_sessions(dsn, FULL.ingest_conns)
-                jobs = [
-                    IngestJob(
-                        child.ws_url,
-                        [(sid, token(Role.CANDIDATE, sid)) for sid in part],
-                        FULL.ingest_window,
-                        seconds,
-                    )
-                    for part in split(ids, FULL.load_procs)
-                ]
+                parts = split(ids, FULL.load_procs)
+                jobs: list[IngestJob] | list[OpenLoopJob]
+                if open_rate:
+                    jobs = [
+                        OpenLoopJob(
+                            child.ws_url,
+                            [(sid, token(Role.CANDIDATE, sid)) for sid in part],
+                            open_rate / len(ids),
+                            seconds,
+                        )
+                        for part in parts
+                    ]
+                else:
+                    jobs = [
+                        IngestJob(
+                            child.ws_url,
+                            [(sid, token(Role.CANDIDATE, sid)) for sid in part],
+                            FULL.ingest_window,
+                            seconds,
+                        )
+                        for part in parts
+                    ]
                 side.add(*await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), seconds)
         for label, side in zip((f"base {base}", "head (this tree)"), sides, strict=True):
             c = side.mean_cpu()
+            lat = summarize(side.latencies or [])
             print(
                 f"{label}: {side.rate:,.0f} frames/s (per round "
                 f"{', '.join(f'{r:,.0f}' for r in side.rates or [])}); CPU per frame "
                 f"gateway + PostgreSQL {side.server_us_per_message():.1f} µs (gateway "
                 f"{c.server:.2f} cores, PostgreSQL {c.postgres:.2f}, clients {c.clients:.2f}); "
+                f"ack p50 / p99 {fmt_ms(lat.p50)} / {fmt_ms(lat.p99)}; "
                 f"errors {dict(side.errors or {}) or 'none'}"
             )
         print(
@@ -138,9 +156,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument(
+        "--open", type=float, default=0.0, metavar="RATE",
+        help="open loop at RATE frames/s in all (section 1b's clients) instead of the closed loop",
+    )
     args = p.parse_args()
     raise_nofile_limit()
-    asyncio.run(_run(args.base, args.rounds, args.seconds, args.loop))
+    asyncio.run(_run(args.base, args.rounds, args.seconds, args.loop, args.open))
 
 
 if __name__ == "__main__":

@@ -172,12 +172,18 @@ async def lock_agent_setup(conn: Conn, session_id: uuid.UUID) -> AgentSetup | No
 async def agent_creation_lock(conn: Conn, session_id: uuid.UUID) -> AsyncIterator[None]:
     """One agent creation per session at a time, across processes, held outside transactions
     (the attempt record is committed inside it). Keyed by the session id's hash: a collision
-    only makes two sessions take turns."""
+    only makes two sessions take turns. If the unlock cannot run (cancelled, the connection
+    failed), the connection is closed, which releases the lock: the pool does not reset
+    session state on release (`storage.pool`)."""
     await conn.execute(ADVISORY_LOCK, str(session_id))
     try:
         yield
     finally:
-        await conn.execute(ADVISORY_UNLOCK, str(session_id))
+        try:
+            await conn.execute(ADVISORY_UNLOCK, str(session_id))
+        except BaseException:
+            conn.terminate()
+            raise
 
 
 async def note_agent_attempt(conn: Conn, session_id: uuid.UUID) -> bool:

@@ -40,6 +40,18 @@ async def setup_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _release_as_is(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own (an open transaction rolled
+    back, listeners dropped).
+
+    asyncpg's default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release: a round trip after every group commit, before its acks can go out. No
+    pooled connection here keeps session state: nothing SETs, LISTENs (the bus has its own
+    connection) or declares cursors outside a transaction, and the one session-level advisory
+    lock (`storage.agents.agent_creation_lock`) is released by its holder or its connection is
+    closed."""
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 10, timeout_s: float = 10.0
 ) -> asyncpg.Pool:
@@ -49,6 +61,7 @@ async def create_pool(
             min_size=min_size,
             max_size=max_size,
             init=setup_connection,
+            reset=_release_as_is,
             timeout=timeout_s,
             command_timeout=60,
         )

@@ -42,7 +42,9 @@ def _export(ref: str, into: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
 
 
-def _spawn(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
+def _spawn(
+    root: Path, name: str, dsn: str, workdir: Path, loop: str, extra: dict[str, str]
+) -> Child:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GATEWAY_"))}
     env.update(GATEWAY_ENV)
@@ -52,6 +54,7 @@ def _spawn(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
             "GATEWAY_DATA_DIR": str(workdir / name / "data"),
             "GATEWAY_EVENT_LOOP": loop,
             "PYTHONPATH": str(root),
+            **extra,
         }
     )
     (workdir / name).mkdir(parents=True, exist_ok=True)
@@ -75,13 +78,17 @@ def _spawn(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
     return Child(name, proc, port, log)
 
 
-async def _gateway(root: Path, name: str, dsn: str, workdir: Path, loop: str) -> Child:
-    child = _spawn(root, name, dsn, workdir, loop)
+async def _gateway(
+    root: Path, name: str, dsn: str, workdir: Path, loop: str, extra: dict[str, str]
+) -> Child:
+    child = _spawn(root, name, dsn, workdir, loop, extra)
     await child.wait_ready()
     return child
 
 
-async def _run(base: str, rounds: int, seconds: float, loop: str, open_rate: float) -> None:
+async def _run(
+    base: str, rounds: int, seconds: float, loop: str, open_rate: float, env: dict[str, str]
+) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ig-compare-"))
     old_root = workdir / "base"
     old_root.mkdir()
@@ -98,8 +105,8 @@ async def _run(base: str, rounds: int, seconds: float, loop: str, open_rate: flo
                 dsns.append(with_database_name(ctx.db.admin_dsn, name))
         finally:
             await admin.close()
-        children.append(await _gateway(old_root, "base", dsns[0], workdir, loop))
-        children.append(await _gateway(REPO_ROOT, "head", dsns[1], workdir, loop))
+        children.append(await _gateway(old_root, "base", dsns[0], workdir, loop, {}))
+        children.append(await _gateway(REPO_ROOT, "head", dsns[1], workdir, loop, env))
         sides = [_Side(), _Side()]
         loads = []
         for _ in range(rounds):
@@ -129,7 +136,8 @@ async def _run(base: str, rounds: int, seconds: float, loop: str, open_rate: flo
                         for part in parts
                     ]
                 side.add(*await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), seconds)
-        for label, side in zip((f"base {base}", "head (this tree)"), sides, strict=True):
+        head = "head (this tree" + "".join(f", {k}={v}" for k, v in env.items()) + ")"
+        for label, side in zip((f"base {base}", head), sides, strict=True):
             c = side.mean_cpu()
             lat = summarize(side.latencies or [])
             print(
@@ -160,9 +168,14 @@ def main() -> None:
         "--open", type=float, default=0.0, metavar="RATE",
         help="open loop at RATE frames/s in all (section 1b's clients) instead of the closed loop",
     )
+    p.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="a setting for the head gateway only (repeatable): compare settings of one version",
+    )
     args = p.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     raise_nofile_limit()
-    asyncio.run(_run(args.base, args.rounds, args.seconds, args.loop, args.open))
+    asyncio.run(_run(args.base, args.rounds, args.seconds, args.loop, args.open, env))
 
 
 if __name__ == "__main__":

@@ -318,10 +318,11 @@ async def bench_storecost(ctx: Context) -> Section:
         f"Small batches: {s.small_calls:,} calls of {s.small_batch} frames (one per session, "
         f"the sessions in turn) per variant per round, on databases of {s.small_sessions:,} "
         "sessions: what a gateway that is not saturated sends (it commits as soon as a slot "
-        "is free). Before migration 0015 the batch's counters were locked through a hash "
-        "semi-join over a scan of every session's counters row (the planner cannot know a JSON "
-        "array's length and assumes 100 elements), a cost per commit that grows with the "
-        "number of sessions the database holds; 0015 probes the primary key once per session."
+        "is free). Before migration 0015 the function's plans came from the table statistics "
+        "at the time they were made and an input of unknown length (the planner assumes 100 "
+        "elements of a JSON array): the batch's counters were locked through a scan of every "
+        "session's row, and the resend check hashed the whole transcript table, costs per "
+        "commit that grow with the database; 0015 plans every statement as index probes."
     )
     for label, plan in plans:
         sec.blocks.append((f"`EXPLAIN`, {label}:", plan))

@@ -208,38 +208,55 @@ async def test_client_times_are_kept_exactly_and_naive_ones_read_as_utc(
     assert [r["timestamp"] for r in stored] == [aware, naive.replace(tzinfo=UTC)]
 
 
-async def test_a_small_batch_reads_only_its_own_sessions_counters(pool: asyncpg.Pool) -> None:
-    """The lock on the batch's counters probes the primary key (migration 0015): a commit of a
-    few frames must not scan every session the database holds. The plans of the function's
-    statements are read with auto_explain (nested statements, sent to this client)."""
-    await pool.execute(
-        "INSERT INTO session_counters (session_id) SELECT id FROM interview_sessions"
-        " ON CONFLICT DO NOTHING"
-    )
-    await pool.execute(
-        "WITH s AS (INSERT INTO interview_sessions (status) SELECT 'active'"
-        " FROM generate_series(1, 3000) RETURNING id)"
-        " INSERT INTO session_counters (session_id) SELECT id FROM s"
-    )
-    sid = await create_session(pool)
-    await pool.execute("ANALYZE session_counters")
+async def test_a_small_batch_probes_indexes_however_the_tables_grew(pool: asyncpg.Pool) -> None:
+    """Migration 0015: every statement of the store function is index probes, whatever the
+    table sizes were when the connection planned it. The plans are made on nearly empty tables
+    (one frame), the tables then grow to thousands of sessions and rows, and a small batch on
+    the same connection is read with auto_explain (nested statements, sent to this client): no
+    sequential scan, no hash join, no hashed subplan over the transcript table."""
     plans: list[str] = []
 
     def listen(_conn: object, message: asyncpg.PostgresLogMessage) -> None:
         plans.append(message.message)
 
+    first = await create_session(pool)
     async with pool.acquire() as conn:
-        conn.add_log_listener(listen)
         await conn.execute(
             "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-            " SET auto_explain.log_nested_statements = on; SET client_min_messages = log"
+            " SET auto_explain.log_nested_statements = on"
         )
         try:
-            results = await insert_frames(conn, [_frame(sid, 1, "one"), _frame(sid, 2, "two")])
+            assert (await insert_frames(conn, [_frame(first, 1, "first")]))[0].outcome is (
+                FrameOutcome.STORED
+            )
+            await conn.execute(
+                "WITH s AS (INSERT INTO interview_sessions (status) SELECT 'active'"
+                " FROM generate_series(1, 3000) RETURNING id)"
+                " INSERT INTO session_counters (session_id) SELECT id FROM s"
+            )
+            many = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT session_id AS id FROM session_counters WHERE session_id <> $1", first
+                )
+            ]
+            for seq in (1, 2):
+                await insert_frames(conn, [_frame(sid, seq, "grown") for sid in many])
+            conn.add_log_listener(listen)
+            await conn.execute("SET client_min_messages = log")
+            sid = await create_session(pool)
+            results = await insert_frames(
+                conn, [_frame(sid, 1, "one"), _frame(first, 2, "two"), _frame(first, 1, "first")]
+            )
         finally:
             await conn.execute("RESET client_min_messages; RESET auto_explain.log_min_duration")
             conn.remove_log_listener(listen)
-    assert [r.outcome for r in results] == [FrameOutcome.STORED] * 2
-    lock = [p for p in plans if "FOR UPDATE" in p and "session_counters" in p]
-    assert lock, plans
-    assert all("Seq Scan on session_counters" not in p for p in plans), lock[0]
+    assert [r.outcome for r in results] == [
+        FrameOutcome.STORED, FrameOutcome.STORED, FrameOutcome.DUPLICATE,
+    ]
+    statements = [p for p in plans if "gateway_store_frames($1" not in p]
+    assert any("FOR UPDATE" in p and "session_counters" in p for p in statements), plans
+    for plan in statements:
+        assert "Seq Scan" not in plan, plan
+        assert "Hash Join" not in plan and "Hash Semi Join" not in plan, plan
+        assert "hashed SubPlan" not in plan, plan

@@ -1,13 +1,24 @@
--- The batch's session counters are locked by primary-key lookups, not by a scan.
+-- The group commit's plans no longer depend on how big the tables were when they were made.
 --
--- 0006-0014 locked them with `session_id IN (SELECT ... FROM jsonb_array_elements(...))`. The
--- planner cannot know how many elements a JSON array has (it assumes 100), so it chose a hash
--- semi-join over a sequential scan of `session_counters`: every group commit read every
--- session the database had ever held. With 5,000 sessions that was 0.7 ms of PostgreSQL CPU per
--- commit whatever the batch's size, and it grew with the table; small batches (a gateway that
--- is not saturated commits every few frames) paid it per handful of frames. `= ANY (ARRAY(...))`
--- is one index probe per session in the batch. The measurement is in docs/benchmarks.md
--- (section 1a, "lock by index"). Otherwise as in 0014.
+-- `gateway_store_frames` runs a handful of frames per call when the gateway is not saturated
+-- (it commits as soon as a slot is free) and up to `COMMIT_MAX_BATCH` when it is; its input is
+-- a JSON array whose length the planner cannot know (it assumes 100 elements), and plpgsql
+-- keeps each statement's plan for the connection's life. Three plans went wrong that way, each
+-- read with auto_explain on a database of 5,000 sessions:
+--   * the lock on the batch's counters was a hash semi-join over a sequential scan of every
+--     session's `session_counters` row (0.7 ms of PostgreSQL CPU per commit at 5,000 sessions,
+--     whatever the batch's size): it is now `= ANY (ARRAY(...))`, a primary-key probe each;
+--   * the resend check (`NOT EXISTS` on session, round, seq) was planned as a hashed subplan
+--     over a sequential scan of the whole `voice_transcripts` table, chosen when the table was
+--     nearly empty and kept as it grew (1.4 ms a call, 3.9 ms a few thousand rows later): it is
+--     now a `LATERAL ... LIMIT 1` probe per frame, which cannot be hashed;
+--   * the check that each frame's session is active became a hash join over every active
+--     session read by the status index.
+-- The function therefore plans with sequential scans, hash joins and merge joins disabled:
+-- every statement in it is index probes per frame or per session, which is also the right plan
+-- for 2,000 frames against tables that only grow. Measured side by side in docs/benchmarks.md
+-- (section 1a): batches of 10 frames on 20,000 sessions, before and after, and batches of
+-- 1,000. Otherwise as in 0014.
 
 CREATE OR REPLACE FUNCTION gateway_store_frames(
   p_frames JSONB
@@ -20,7 +31,9 @@ CREATE OR REPLACE FUNCTION gateway_store_frames(
   r_prior_role      TEXT,
   r_prior_text      TEXT
 )
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $fn$
 #variable_conflict use_column
 DECLARE
   stored_rows BIGINT;
@@ -41,11 +54,12 @@ BEGIN
     SELECT i.*, row_number() OVER (PARTITION BY i.session_id ORDER BY i.ord) AS n
     FROM input i
     JOIN interview_sessions s ON s.id = i.session_id AND s.status = 'active'
-    WHERE i.seq IS NULL
-       OR (i.copy = 1 AND NOT EXISTS (
-             SELECT 1 FROM voice_transcripts v
-             WHERE v.session_id = i.session_id AND v.round_number = i.round_number
-               AND v.seq = i.seq))
+    LEFT JOIN LATERAL (
+      SELECT TRUE AS found FROM voice_transcripts v
+      WHERE v.session_id = i.session_id AND v.round_number = i.round_number AND v.seq = i.seq
+      LIMIT 1
+    ) earlier ON TRUE
+    WHERE i.seq IS NULL OR (i.copy = 1 AND earlier.found IS NULL)
   ), numbered AS (
     SELECT f.ord, f.id, f.session_id, f.round_number, f.seq, f.role, f.text, f.ts,
            f.word_count,

@@ -75,14 +75,16 @@ def _function_of(migration: str) -> str:
     return text[text.index("CREATE OR REPLACE FUNCTION gateway_store_frames(") :]
 
 
-# Migration 0015: the batch's counters locked by primary-key probes instead of a semi-join the
-# planner turned into a scan of every session. It shows with small batches on a database of
-# many sessions (what an unsaturated gateway sends), so it has its own run.
+# Migration 0015: the store function's plans pinned to index probes (the batch's counters, the
+# resend check, the active-session check) instead of scans the planner chose for a JSON array of
+# unknown length on tables that were small when the plan was made. It shows with small batches
+# on a database of many sessions (what an unsaturated gateway sends), so it has its own run.
 LOCK_VARIANTS = (
     Variant(
-        "before 0015: counters locked by a scan", (_function_of("0014_transcript_corrections.sql"),)
+        "before 0015: plans by the table statistics",
+        (_function_of("0014_transcript_corrections.sql"),),
     ),
-    Variant("counters locked by index (migration 0015)"),
+    Variant("plans pinned to index probes (migration 0015)"),
 )
 
 

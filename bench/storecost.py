@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 STORE = "SELECT count(*) FROM gateway_store_frames($1::text::jsonb)"
+STORE_FEW = "SELECT count(*) FROM gateway_store_few_frames($1::text::jsonb)"  # migration 0015
 TEXT = "Thanks, that helps. What does success look like for your team in the first 90 days?"
 
 
@@ -49,6 +50,7 @@ class Variant:
     name: str
     ddl: tuple[str, ...] = ()  # run after the migrations, on this variant's database only
     make_id: Callable[[], uuid.UUID] = new_id
+    store: str = STORE  # the call that stores a batch
 
 
 # The schema as it was before migration 0013, and as it is: what 0013 changed, measured.
@@ -84,7 +86,7 @@ LOCK_VARIANTS = (
         "before 0015: plans by the table statistics",
         (_function_of("0014_transcript_corrections.sql"),),
     ),
-    Variant("plans pinned to index probes (migration 0015)"),
+    Variant("plans pinned to index probes (migration 0015)", store=STORE_FEW),
 )
 
 
@@ -219,7 +221,7 @@ async def run_small_batches(
                 cpu0, t0 = cpu_seconds(tree(postmaster_pid)), time.monotonic()
                 stored = 0
                 for payload in payloads:
-                    stored += int(await conn.fetchval(STORE, payload))
+                    stored += int(await conn.fetchval(variant.store, payload))
                 cpu = cpu_seconds(tree(postmaster_pid)) - cpu0
                 result.rows += stored
                 result.cpu_s += cpu

@@ -36,6 +36,9 @@ STORE_FRAMES = """
 SELECT r_ord, r_stored, r_message_id, r_event_id, r_message_number, r_prior_role, r_prior_text
 FROM gateway_store_frames($1::text::jsonb)  -- text: the JSON is already built
 """
+# Up to this many frames go to the function whose plans are index probes only (migration 0015).
+FEW_FRAMES = 64
+STORE_FEW_FRAMES = STORE_FRAMES.replace("gateway_store_frames(", "gateway_store_few_frames(")
 
 SELECT_RECENT = """
 SELECT role, text, seq, timestamp FROM (
@@ -126,7 +129,9 @@ async def insert_frames(conn: Conn, frames: Sequence[NewFrame]) -> list[FrameRes
         ],
         default=str,  # the driver's own UUID type (ids read from the database)
     )
-    rows = await conn.fetch(STORE_FRAMES, batch.decode())
+    rows = await conn.fetch(
+        STORE_FEW_FRAMES if len(frames) <= FEW_FRAMES else STORE_FRAMES, batch.decode()
+    )
     results = [_REFUSED] * len(frames)
     for r in rows:
         i = r["r_ord"] - 1

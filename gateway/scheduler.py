@@ -2,8 +2,10 @@
 
 A trigger while a session's analysis runs does not start a second one; it marks the session
 dirty, and exactly one follow-up runs on the newest window when the current run ends, however
-many triggers arrived. A semaphore bounds concurrent analyses across sessions, so a burst of
+many triggers arrived. A limit bounds concurrent analyses across sessions, so a burst of
 sessions queues instead of stampeding the model. A failing or slow session only delays itself.
+Owed runs (the sweep's, for boundaries whose run died with another process) wait behind every
+other kind: a backlog of them after a restart must not hold live sessions' analyses back.
 
 Every run has a `run_id` (the stored analysis id). `schedule()` returns the id of the run that
 will cover a trigger before it runs: the trigger's own (or a fresh) id when it starts a run, or
@@ -15,6 +17,8 @@ run finishes (with its exception if it raised, cancelled if the scheduler closes
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,10 +54,45 @@ class Trigger:
 RunFn = Callable[[Trigger], Awaitable[object]]
 
 
+class _Slots:
+    """A semaphore whose waiters are served by priority (lower first), in arrival order within
+    a priority."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted just as it was cancelled: pass the slot on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
+def _priority(trigger: Trigger) -> int:
+    return 1 if trigger.reason is TriggerReason.OWED else 0
+
+
 class AnalysisScheduler:
     def __init__(self, run: RunFn, *, concurrency: int = 4) -> None:
         self._run = run
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = _Slots(concurrency)
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._dirty: dict[uuid.UUID, Trigger] = {}
         self._waiters: dict[uuid.UUID, list[asyncio.Future[object]]] = {}  # by run_id
@@ -99,16 +138,18 @@ class AnalysisScheduler:
         current: Trigger | None = trigger
         try:
             while current is not None:
-                async with self._limit:
-                    try:
-                        result = await self._run(current)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as err:
-                        log.exception("analysis run for session %s crashed", sid)
-                        self._settle(current, error=err)
-                    else:
-                        self._settle(current, result=result)
+                await self._limit.acquire(_priority(current))
+                try:
+                    result = await self._run(current)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    log.exception("analysis run for session %s crashed", sid)
+                    self._settle(current, error=err)
+                else:
+                    self._settle(current, result=result)
+                finally:
+                    self._limit.release()
                 current = self._dirty.pop(sid, None)
         finally:
             self._running.pop(sid, None)

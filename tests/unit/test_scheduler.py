@@ -143,3 +143,25 @@ async def test_waiters_see_a_crashing_run_and_close_cancels_the_rest() -> None:
     assert sched.schedule(Trigger(slow, TriggerReason.MANUAL, done=late)) is None
     assert late.cancelled()
     assert sched.trigger(Trigger(slow, TriggerReason.COUNT, 30)) is False
+
+
+async def test_owed_runs_wait_behind_live_ones_for_a_slot() -> None:
+    """A sweep's backlog of owed boundaries must not hold live sessions' analyses back: with
+    every slot taken, a live trigger that arrives after owed ones still runs first; owed ones
+    keep their order among themselves, and a cancelled waiter gives its turn away."""
+    rec = Recorder()
+    sched = AnalysisScheduler(rec, concurrency=1)
+    busy, owed_a, owed_b, live, gone = (uuid.uuid4() for _ in range(5))
+    sched.trigger(Trigger(busy, TriggerReason.COUNT, 10))
+    await settle()
+    sched.trigger(Trigger(owed_a, TriggerReason.OWED, 10))
+    sched.trigger(Trigger(gone, TriggerReason.OWED, 10))
+    sched.trigger(Trigger(owed_b, TriggerReason.OWED, 20))
+    sched.trigger(Trigger(live, TriggerReason.COUNT, 30))
+    await settle()
+    sched._running[gone].cancel()  # its session was closed while it waited
+    for sid in (busy, owed_a, owed_b, live):
+        rec.gate(sid).set()
+    await sched.wait_idle()
+    assert [t.session_id for t in rec.started] == [busy, live, owed_a, owed_b]
+    assert rec.peak == 1

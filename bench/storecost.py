@@ -102,6 +102,20 @@ class Result:
     def us_per_row(self) -> float:
         return self.cpu_s / self.rows * 1e6 if self.rows else 0.0
 
+    async def measure(
+        self, conn: asyncpg.Connection, postmaster_pid: int | None, payloads: list[str]
+    ) -> None:
+        """Store `payloads` with the variant's call, as one round charged to this result."""
+        cpu0, t0 = cpu_seconds(tree(postmaster_pid)), time.monotonic()
+        stored = 0
+        for payload in payloads:
+            stored += int(await conn.fetchval(self.variant.store, payload))
+        cpu = cpu_seconds(tree(postmaster_pid)) - cpu0
+        self.rows += stored
+        self.cpu_s += cpu
+        self.wall_s += time.monotonic() - t0
+        self.per_round.append(cpu / stored * 1e6 if stored else 0.0)
+
 
 async def _prepare(
     admin_dsn: str, name: str, variant: Variant, sessions: int
@@ -129,6 +143,15 @@ async def _prepare(
     return dsn, ids
 
 
+async def _drop_databases(admin_dsn: str, names: list[str]) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 def _batch(variant: Variant, ids: list[uuid.UUID], seq: int, per_session: int) -> str:
     now = datetime.now(UTC)
     frames = [
@@ -153,12 +176,13 @@ async def run_storecost(
     dropped afterwards."""
     setups = []
     dsns: list[str] = []
+    names: list[str] = []
     for i, variant in enumerate(VARIANTS):
-        dsn, ids = await _prepare(
-            admin_dsn, f"ig_storecost_{uuid.uuid4().hex[:6]}_{i}", variant, sessions
-        )
+        name = f"ig_storecost_{uuid.uuid4().hex[:6]}_{i}"
+        dsn, ids = await _prepare(admin_dsn, name, variant, sessions)
         setups.append((variant, await asyncpg.connect(dsn), ids))
         dsns.append(dsn)
+        names.append(name)
     results = [Result(v) for v, _, _ in setups]
     seq = 1
     try:
@@ -167,27 +191,13 @@ async def run_storecost(
                 payloads = [
                     _batch(variant, ids, seq + b * per_session, per_session) for b in range(batches)
                 ]
-                cpu0, t0 = cpu_seconds(tree(postmaster_pid)), time.monotonic()
-                stored = 0
-                for payload in payloads:
-                    stored += int(await conn.fetchval(STORE, payload))
-                cpu = cpu_seconds(tree(postmaster_pid)) - cpu0
-                result.rows += stored
-                result.cpu_s += cpu
-                result.wall_s += time.monotonic() - t0
-                result.per_round.append(cpu / stored * 1e6 if stored else 0.0)
+                await result.measure(conn, postmaster_pid, payloads)
             seq += batches * per_session
         plans = await query_plans(dsns[2])  # migration 0013's schema
     finally:
         for _, conn, _ in setups:
             await conn.close()
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            for dsn in dsns:
-                name = dsn.rsplit("/", 1)[1].split("?", 1)[0]
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _drop_databases(admin_dsn, names)
     return results, plans
 
 
@@ -210,32 +220,18 @@ async def run_small_batches(
         setups.append((variant, await asyncpg.connect(dsn), ids))
         names.append(name)
     results = [Result(v) for v, _, _ in setups]
-    start = 0
     try:
         for r in range(rounds):
             for (variant, conn, ids), result in zip(setups, results, strict=True):
                 payloads = []
                 for c in range(calls):
-                    first = (start + c * batch) % (len(ids) - batch)
+                    first = (c * batch) % (len(ids) - batch)
                     payloads.append(_batch(variant, ids[first : first + batch], r + 1, 1))
-                cpu0, t0 = cpu_seconds(tree(postmaster_pid)), time.monotonic()
-                stored = 0
-                for payload in payloads:
-                    stored += int(await conn.fetchval(variant.store, payload))
-                cpu = cpu_seconds(tree(postmaster_pid)) - cpu0
-                result.rows += stored
-                result.cpu_s += cpu
-                result.wall_s += time.monotonic() - t0
-                result.per_round.append(cpu / stored * 1e6 if stored else 0.0)
+                await result.measure(conn, postmaster_pid, payloads)
     finally:
         for _, conn, _ in setups:
             await conn.close()
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            for name in names:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _drop_databases(admin_dsn, names)
     return results
 
 

@@ -14,6 +14,7 @@ import heapq
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,12 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.pipelined import (
     UTTERANCE,
+    LatencyPanel,
     OpenLoopCandidate,
     PipelinedCandidate,
     RawIdle,
     RawWatchingPanel,
+    StampedCandidate,
     WatchingPanel,
     open_clients,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "IngestJob",
     "OpenLoopJob",
     "PanelLatencyJob",
+    "PanelLatencySansIOJob",
     "RawIdleJob",
     "candidate_frame",
     "open_all",
@@ -166,6 +170,28 @@ class IngestJob:
             )
 
 
+async def _send_on_schedule(
+    conns: Sequence[OpenLoopCandidate], interval: float, duration_s: float
+) -> int:
+    """Call each candidate's `send` every `interval` seconds from a random phase, until
+    `duration_s` is over, whatever the gateway answers; the number of frames sent."""
+    start = time.monotonic()
+    deadline = start + duration_s
+    due = [(start + random.random() * interval, i) for i in range(len(conns))]
+    heapq.heapify(due)
+    sent = 0
+    while due:
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            at, i = heapq.heappop(due)
+            conns[i].send(deadline)
+            sent += 1
+            if at + interval < deadline:
+                heapq.heappush(due, (at + interval, i))
+        await asyncio.sleep(0.001 if not due else max(0.0, min(due[0][0] - now, 0.005)))
+    return sent
+
+
 @dataclass
 class OpenLoopJob:
     """Candidates sending at a fixed rate each, whatever the acks do (an open loop), with a
@@ -184,21 +210,8 @@ class OpenLoopJob:
         return {"open": len(self._conns), "failures": dict(failures)}
 
     async def run(self) -> dict[str, Any]:
-        interval = 1.0 / self.rate_per_conn
         start = time.monotonic()
-        deadline = start + self.duration_s
-        due = [(start + random.random() * interval, i) for i in range(len(self._conns))]
-        heapq.heapify(due)
-        sent = 0
-        while due:
-            now = time.monotonic()
-            while due and due[0][0] <= now:
-                at, i = heapq.heappop(due)
-                self._conns[i].send(deadline)
-                sent += 1
-                if at + interval < deadline:
-                    heapq.heappush(due, (at + interval, i))
-            await asyncio.sleep(0.001 if not due else max(0.0, min(due[0][0] - now, 0.005)))
+        sent = await _send_on_schedule(self._conns, 1.0 / self.rate_per_conn, self.duration_s)
         # the answers to the last frames, then count what never came
         for _ in range(200):  # at most 10 s
             if not any(c.sent for c in self._conns):
@@ -387,6 +400,58 @@ class PanelLatencyJob:
 
     async def teardown(self) -> None:
         await close_all(self._panels + self._candidates)
+
+
+@dataclass
+class PanelLatencySansIOJob:
+    """`PanelLatencyJob` on `websockets`' Sans-I/O protocol (`bench.pipelined`): no task per
+    socket and one write per read, so less of the client side's own scheduling is measured."""
+
+    ws_base: str
+    sessions: list[tuple[str, str, str]]  # (session_id, candidate token, interviewer token)
+    duration_s: float
+    interval_s: float = 1.0
+    _panels: list[LatencyPanel] = field(default_factory=list)
+    _candidates: list[StampedCandidate] = field(default_factory=list)
+
+    async def setup(self) -> dict[str, Any]:
+        self._panels, f1 = await open_clients(
+            [ws_url(self.ws_base, "panel", s, p) for s, _, p in self.sessions],
+            lambda url, loop: LatencyPanel(url, loop, parse_stamp),
+            CONNECT_CONCURRENCY,
+        )
+        self._candidates, f2 = await open_clients(
+            [ws_url(self.ws_base, "candidate", s, c) for s, c, _ in self.sessions],
+            lambda url, loop: StampedCandidate(url, loop, stamped_text),
+            CONNECT_CONCURRENCY,
+        )
+        return {
+            "open": len(self._panels) + len(self._candidates),
+            "failures": dict(f1 + f2),
+        }
+
+    async def run(self) -> dict[str, Any]:
+        sent = await _send_on_schedule(self._candidates, self.interval_s, self.duration_s)
+        for _ in range(200):  # the last frames' way to their panels, at most 10 s
+            if sum(len(p.latencies) for p in self._panels) >= sent and not any(
+                c.sent for c in self._candidates
+            ):
+                break
+            await asyncio.sleep(0.05)
+        latencies = [x for p in self._panels for x in p.latencies]
+        totals = {
+            "sent": sent,
+            "received": len(latencies),
+            "acks": sum(c.acks for c in self._candidates),
+        }
+        return {"latencies": _trim(latencies), "totals": totals}
+
+    async def teardown(self) -> None:
+        clients: list[LatencyPanel | StampedCandidate] = [*self._panels, *self._candidates]
+        for client in clients:
+            client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(asyncio.shield(c.closed) for c in clients)), 5)
 
 
 # -- 3. one session, many panels ---------------------------------------------------------------

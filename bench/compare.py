@@ -7,7 +7,9 @@ drives them in alternating rounds with the same clients. Each side's rate is sum
 rounds and its CPU per stored frame (gateway + PostgreSQL) is reported beside the machine's
 load: a change is kept only if it is better than the spread between rounds. With `--open RATE`
 the clients are section 1b's open loop (RATE frames/s in all, whatever the acks do) and the
-ack latency's p50 / p99 is reported too.
+ack latency's p50 / p99 is reported too. Beside each side's figures, its own histograms over the
+measured rounds say where a frame's time went inside the gateway: from queued to acked, one
+commit's transaction, one batch's delivery, the loop's lag, and rows per commit.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bench.context import FULL, GATEWAY_ENV, Context, split
 from bench.procs import REPO_ROOT, Child, Database, free_port, raise_nofile_limit
 from bench.realtime import _run_jobs, _Side
 from bench.sessions import create_sessions, token
-from bench.stats import fmt_ms, summarize
+from bench.stats import Scrapes, fmt_bucket, fmt_ms, histogram_count, histogram_quantile, summarize
 from gateway.auth import Role
 from storage.database import with_database_name
 
@@ -108,6 +110,7 @@ async def _run(
         children.append(await _gateway(old_root, "base", dsns[0], workdir, loop, {}))
         children.append(await _gateway(REPO_ROOT, "head", dsns[1], workdir, loop, env))
         sides = [_Side(), _Side()]
+        scrapes: dict[str, Scrapes] = {child.name: [] for child in children}
         loads = []
         for _ in range(rounds):
             loads.append(os.getloadavg()[0])
@@ -135,7 +138,9 @@ async def _run(
                         )
                         for part in parts
                     ]
+                before = await ctx.metrics(child)
                 side.add(*await _run_jobs(jobs, child.proc.pid, ctx.db.postmaster_pid), seconds)
+                scrapes[child.name].append((before, await ctx.metrics(child)))
         head = "head (this tree" + "".join(f", {k}={v}" for k, v in env.items()) + ")"
         for label, side in zip((f"base {base}", head), sides, strict=True):
             c = side.mean_cpu()
@@ -148,6 +153,8 @@ async def _run(
                 f"ack p50 / p99 {fmt_ms(lat.p50)} / {fmt_ms(lat.p99)}; "
                 f"errors {dict(side.errors or {}) or 'none'}"
             )
+        for child in children:
+            print(f"  inside {child.name}: {_inside(scrapes[child.name])}")
         print(
             f"1-minute load average at each round's start: {', '.join(f'{x:.2f}' for x in loads)}"
         )
@@ -158,6 +165,26 @@ async def _run(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _inside(windows: Scrapes) -> str:
+    """Where a frame's time went inside one gateway, from its histograms (bucket edges)."""
+    parts = []
+    for label, name in (
+        ("queued -> acked", "gateway_ack_seconds"),
+        ("commit", "gateway_commit_batch_seconds"),
+        ("delivery", "gateway_commit_delivery_seconds"),
+        ("loop lag", "gateway_event_loop_lag_seconds"),
+    ):
+        p50, p99 = (histogram_quantile(windows, name, q) for q in (0.5, 0.99))
+        parts.append(f"{label} p50 {fmt_bucket(p50)}, p99 {fmt_bucket(p99)}")
+    commits = histogram_count(windows, "gateway_commit_batch_seconds")
+    rows = sum(
+        a.get("gateway_commit_rows_total", 0.0) - b.get("gateway_commit_rows_total", 0.0)
+        for b, a in windows
+    )
+    parts.append(f"{rows / commits:.1f} rows per commit" if commits else "no commits")
+    return "; ".join(parts)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
     p.add_argument("--base", required=True, help="git ref of the version to compare against")
@@ -165,11 +192,17 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     p.add_argument(
-        "--open", type=float, default=0.0, metavar="RATE",
+        "--open",
+        type=float,
+        default=0.0,
+        metavar="RATE",
         help="open loop at RATE frames/s in all (section 1b's clients) instead of the closed loop",
     )
     p.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a setting for the head gateway only (repeatable): compare settings of one version",
     )
     args = p.parse_args()

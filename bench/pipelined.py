@@ -29,11 +29,13 @@ from bench.wsreader import RawClient
 
 __all__ = [
     "UTTERANCE",
+    "LatencyPanel",
     "OpenLoopCandidate",
     "PipelinedCandidate",
     "RawIdle",
     "RawWatchingPanel",
     "SansIOClient",
+    "StampedCandidate",
     "WatchingPanel",
     "open_clients",
 ]
@@ -201,6 +203,47 @@ class OpenLoopCandidate(SansIOClient):
             ref = frame.get("ref")
             if isinstance(ref, str) and ref.isdigit():
                 self.sent.pop(int(ref), None)
+
+
+class StampedCandidate(OpenLoopCandidate):
+    """`OpenLoopCandidate` whose every frame carries its send time (CLOCK_MONOTONIC ns) in its
+    text, written by `text_of`, for a panel in another process to measure its latency."""
+
+    def __init__(
+        self, url: str, loop: asyncio.AbstractEventLoop, text_of: Callable[[int], str]
+    ) -> None:
+        super().__init__(url, loop)
+        self._text_of = text_of
+
+    def send(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._seq += 1
+        self.sent[self._seq] = time.monotonic()
+        text = self._text_of(time.monotonic_ns())
+        self.ws.send_text(
+            orjson.dumps({"type": "transcript", "role": "user", "text": text, "seq": self._seq})
+        )
+        self._flush()
+
+
+class LatencyPanel(SansIOClient):
+    """A panel noting, for each `transcript` event whose text carries a send time (read by
+    `stamp`), the seconds from that send to its arrival here."""
+
+    def __init__(
+        self, url: str, loop: asyncio.AbstractEventLoop, stamp: Callable[[str], int | None]
+    ) -> None:
+        super().__init__(url, loop)
+        self._stamp = stamp
+        self.latencies: list[float] = []
+
+    def on_message(self, frame: dict[str, Any]) -> None:
+        now = time.monotonic_ns()
+        if frame.get("type") != "transcript":
+            return
+        sent = self._stamp(frame["text"])
+        if sent is not None:
+            self.latencies.append((now - sent) / 1e9)
 
 
 def _note_arrival(

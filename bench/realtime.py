@@ -29,6 +29,7 @@ from bench.clients import (
     IngestJob,
     OpenLoopJob,
     PanelLatencyJob,
+    PanelLatencySansIOJob,
     RawIdleJob,
     candidate_frame,
     stamped_text,
@@ -47,7 +48,14 @@ from bench.procs import (
 )
 from bench.report import Figure, Section
 from bench.sessions import create_sessions, token
-from bench.stats import fmt_bucket, fmt_ms, histogram_count, histogram_quantile, summarize
+from bench.stats import (
+    Summary,
+    fmt_bucket,
+    fmt_ms,
+    histogram_count,
+    histogram_quantile,
+    summarize,
+)
 from bench.workers import WorkerGroup
 from gateway.auth import Role
 from gateway.frames import numbered_transcript_event, transcript_head
@@ -379,6 +387,28 @@ async def bench_openloop(ctx: Context, gw: Child) -> Section:
 # -- 2. transcript -> panel latency -------------------------------------------------------------
 
 
+async def _latency_run(
+    ctx: Context, gw: Child, job: type[PanelLatencyJob] | type[PanelLatencySansIOJob]
+) -> tuple[Summary, Counter[str], CpuShare, str]:
+    """One measured run of section 2's clients on sessions of their own."""
+    s = ctx.scale
+    ids = await create_sessions(ctx.db.dsn, s.latency_sessions)
+    before: dict[str, float] = {}
+
+    async def scrape() -> None:
+        before.update(await ctx.metrics(gw))
+
+    triples = [(sid, token(Role.CANDIDATE, sid), token(Role.INTERVIEWER, sid)) for sid in ids]
+    jobs = [job(gw.ws_url, part, s.latency_s) for part in split(triples, s.load_procs)]
+    _, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid, scrape)
+    after = await ctx.metrics(gw)
+    totals: Counter[str] = Counter()
+    for r in results:
+        totals.update(r["totals"])
+    lat = summarize([x for r in results for x in r["latencies"]])
+    return lat, totals, cpu, gateway_health(before, after)
+
+
 async def bench_latency(ctx: Context, gw: Child) -> Section:
     s = ctx.scale
     n = s.latency_sessions
@@ -387,33 +417,31 @@ async def bench_latency(ctx: Context, gw: Child) -> Section:
         f"2. Transcript -> panel latency, {n:,} active sessions",
         _cmd(ctx, "latency"),
     )
-    ids = await create_sessions(ctx.db.dsn, n)
-    before: dict[str, float] = {}
-
-    async def scrape() -> None:
-        before.update(await ctx.metrics(gw))
-
-    triples = [(sid, token(Role.CANDIDATE, sid), token(Role.INTERVIEWER, sid)) for sid in ids]
-    jobs = [PanelLatencyJob(gw.ws_url, part, s.latency_s) for part in split(triples, s.load_procs)]
-    ready, results, cpu = await _run_jobs(jobs, gw.proc.pid, ctx.db.postmaster_pid, scrape)
-    after = await ctx.metrics(gw)
-    lat = summarize([x for r in results for x in r["latencies"]])
-    totals: Counter[str] = Counter()
-    for r in results:
-        totals.update(r["totals"])
+    lat, totals, cpu, health = await _latency_run(ctx, gw, PanelLatencySansIOJob)
+    ref, ref_totals, ref_cpu, ref_health = await _latency_run(ctx, gw, PanelLatencyJob)
     sec.figures += [
         Figure("p50", fmt_ms(lat.p50)),
         Figure("p99", fmt_ms(lat.p99), "<= 20 ms", lat.p99 <= 0.020),
+        Figure(
+            "p50 / p99, `websockets` clients (reference)", f"{fmt_ms(ref.p50)} / {fmt_ms(ref.p99)}"
+        ),
     ]
     sec.notes += [
-        f"{sum(r['open'] for r in ready):,} sockets: per session one panel and one candidate "
-        f"(`websockets`), over {len(jobs)} client processes. Each candidate sends one frame per "
-        f"second (random phase) for {s.latency_s:.0f} s, its send time (CLOCK_MONOTONIC) in the "
-        f"text; the panel measures arrival. Includes the group commit: a frame reaches panels "
-        f"only after it is stored.",
-        f"{totals['sent']:,} frames sent, {totals['received']:,} received by panels, "
-        f"{totals['acks']:,} acks; max {fmt_ms(lat.max)}. " + cpu.describe("gateway"),
-        gateway_health(before, after),
+        f"Per session one panel and one candidate, {2 * n:,} sockets over {s.load_procs} client "
+        f"processes. Each candidate sends one frame per second (random phase) for "
+        f"{s.latency_s:.0f} s, its send time (CLOCK_MONOTONIC) in the text; the panel measures "
+        "arrival. Includes the group commit: a frame reaches panels only after it is stored.",
+        "Two runs on sessions of their own, one after the other. The figures with the target: "
+        "clients on `websockets`' Sans-I/O protocol (`bench/pipelined.py`: no task per socket, "
+        "one write per read, a scheduler sending on time whatever the acks do). For reference, "
+        "comparable with earlier reports: clients on the `websockets` asyncio API, a task per "
+        "socket (`bench/clients.py:PanelLatencyJob`).",
+        f"Sans-I/O run: {totals['sent']:,} frames sent, {totals['received']:,} received by "
+        f"panels, {totals['acks']:,} acks; max {fmt_ms(lat.max)}. {cpu.describe('gateway')} "
+        + health,
+        f"`websockets` run: {ref_totals['sent']:,} sent, {ref_totals['received']:,} received, "
+        f"{ref_totals['acks']:,} acks; max {fmt_ms(ref.max)}. {ref_cpu.describe('gateway')} "
+        + ref_health,
     ]
     return sec
 

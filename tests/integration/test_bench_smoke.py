@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 import pytest
 
-from bench.clients import IngestJob, OpenLoopJob
+from bench.clients import IngestJob, OpenLoopJob, PanelLatencySansIOJob
 from bench.stats import summarize
 from gateway.auth import Role
 from gateway.settings import Settings
@@ -74,6 +74,37 @@ async def test_open_loop_job_sends_on_schedule(
     assert result["acks"] == len(result["latencies"]) > 0
     stored = await pool.fetchval("SELECT count(*) FROM voice_transcripts")
     assert stored == result["sent"]
+
+
+async def test_sans_io_latency_job_sees_every_frame_on_its_panel(
+    server_url: str, pool: asyncpg.Pool, token: Callable[..., str]
+) -> None:
+    """Section 2's clients: each candidate's stamped frames reach its own session's panel, each
+    once, with a latency measured from the stamp; and every frame is acked."""
+    ids: list[uuid.UUID] = [await create_session(pool) for _ in range(3)]
+    job = PanelLatencySansIOJob(
+        server_url.replace("http", "ws", 1),
+        [(str(s), token(Role.CANDIDATE, s), token(Role.INTERVIEWER, s)) for s in ids],
+        duration_s=1.0,
+        interval_s=0.1,
+    )
+    ready = await job.setup()
+    try:
+        assert ready == {"open": 6, "failures": {}}
+        result = await job.run()
+    finally:
+        await job.teardown()
+    totals = result["totals"]
+    assert 24 <= totals["sent"] <= 33  # 3 sockets x 10 frames/s x 1 s, phases random
+    assert totals["received"] == totals["acks"] == totals["sent"]
+    lat = summarize(result["latencies"])
+    assert lat.count == totals["sent"] and 0 < lat.p50 <= lat.max < 5
+    per_session = await pool.fetch(
+        "SELECT session_id, count(*) AS n, max(seq) AS last FROM voice_transcripts "
+        "GROUP BY session_id"
+    )
+    assert sum(r["n"] for r in per_session) == totals["sent"]
+    assert all(r["n"] == r["last"] for r in per_session)  # seq 1..n, none lost or doubled
 
 
 def test_machine_floor_reports_every_round() -> None:

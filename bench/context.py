@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
+import asyncpg
 
 from bench.procs import BENCH_SECRET, Child, Database, free_port, start_child
 from bench.sessions import admin_token
@@ -121,6 +123,11 @@ QUICK = Scale(
 )
 
 
+def _cpu_times() -> list[int]:
+    """The machine's CPU time by kind (user, nice, system, idle, iowait, ...), in ticks."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def split(items: list[T], parts: int) -> list[list[T]]:
     """Deal `items` round-robin into `parts` non-empty lists."""
     parts = max(1, min(parts, len(items)))
@@ -197,6 +204,34 @@ class Context:
                     continue
         return out
 
-    @staticmethod
-    async def settle(seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    async def quiesce(self, timeout_s: float = 60.0, idle: float = 0.8) -> str:
+        """Let the previous section's aftermath pass before the next one measures: a
+        `CHECKPOINT` (a saturating run leaves dirty pages and WAL whose writing would otherwise
+        land in the next measurement's commits), then wait until the machine's CPUs were at
+        least `idle` idle over a second (I/O wait counts as busy) and no autovacuum worker
+        runs, for at most `timeout_s`. Returns what happened, for the section's notes."""
+        t0 = time.monotonic()
+        done = []
+        conn = await asyncpg.connect(self.db.admin_dsn)
+        try:
+            try:
+                await conn.execute("CHECKPOINT")
+                done.append("CHECKPOINT")
+            except asyncpg.InsufficientPrivilegeError:
+                done.append("no CHECKPOINT (not a superuser)")
+            while time.monotonic() - t0 < timeout_s:
+                a = _cpu_times()
+                await asyncio.sleep(1.0)
+                b = _cpu_times()
+                total = sum(b) - sum(a)
+                quiet = total > 0 and (b[3] - a[3]) / total >= idle
+                vacuuming = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                )
+                if quiet and not vacuuming:
+                    break
+        finally:
+            await conn.close()
+        waited = time.monotonic() - t0
+        state = "then idle" if waited < timeout_s else "still busy, measured anyway"
+        return f"{', '.join(done)}, {state} after {waited:.1f} s"

@@ -175,7 +175,7 @@ async def bench_restart(ctx: Context) -> Section:
         "and started again at once on the same data directory; the figure is the time from the "
         "new process's start to its first `200` on `GET /healthz` (polled every 5 ms over plain "
         "TCP). The gateway listens before the offline analysis pool is warm: `/readyz` says "
-        "`\"analysis\": \"warming\"` for about another second, and runs submitted meanwhile wait. "
+        '`"analysis": "warming"` for about another second, and runs submitted meanwhile wait. '
         "With the embedded server the restarted gateway joins the PostgreSQL the killed one "
         "started (it outlives its gateway). What is left is mostly the floor beside it: the "
         "interpreter and the imports of aiohttp, pydantic, asyncpg and the gateway's modules "
@@ -191,8 +191,13 @@ async def bench_semantic(ctx: Context) -> Section:
         "interview-gateway bench --only semantic",
     )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.semantic_cost", "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ctx.workdir,
+        sys.executable,
+        "-m",
+        "bench.semantic_cost",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ctx.workdir,
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:
@@ -336,7 +341,10 @@ def _loadavg() -> str:
         return "?"
 
 
-async def _guard(sections: list[Section], key: str, make: Callable[[], Awaitable[Section]]) -> None:
+async def _guard(
+    sections: list[Section], key: str, make: Callable[[], Awaitable[Section]], ctx: Context
+) -> None:
+    settled = await ctx.quiesce()
     t0 = time.monotonic()
     load = _loadavg()
     log.warning("bench: %s ...", key)
@@ -347,8 +355,9 @@ async def _guard(sections: list[Section], key: str, make: Callable[[], Awaitable
             key, key, f"interview-gateway bench --only {key}", error=traceback.format_exc()
         )
     sec.notes.append(
-        f"Took {time.monotonic() - t0:.1f} s; 1-minute load average when it started: {load} "
-        "(the machine is shared: other work running at the same time lowers every figure)."
+        f"Took {time.monotonic() - t0:.1f} s; before it: {settled}; 1-minute load average when "
+        f"it started: {load} (the machine is shared: other work running at the same time "
+        "lowers every figure)."
     )
     sections.append(sec)
     print(render_table([sec]), flush=True)
@@ -360,40 +369,40 @@ async def _run(only: set[str], quick: bool, workdir: Path) -> tuple[list[Section
     sections: list[Section] = []
     try:
         if "compression" in only:
-            await _guard(sections, "compression", lambda: bench_compression(ctx))
+            await _guard(sections, "compression", lambda: bench_compression(ctx), ctx)
         if "storecost" in only:
-            await _guard(sections, "storecost", lambda: bench_storecost(ctx))
+            await _guard(sections, "storecost", lambda: bench_storecost(ctx), ctx)
         if only & {"ingest", "openloop", "latency", "fanout", "fanout_ws"}:
             gw: Child = await ctx.start_gateway("gateway")
             try:
                 if "ingest" in only:
-                    await _guard(sections, "ingest", lambda: bench_ingest(ctx, gw))
+                    await _guard(sections, "ingest", lambda: bench_ingest(ctx, gw), ctx)
                 if "openloop" in only:
-                    await _guard(sections, "openloop", lambda: bench_openloop(ctx, gw))
+                    await _guard(sections, "openloop", lambda: bench_openloop(ctx, gw), ctx)
                 if "latency" in only:
-                    await _guard(sections, "latency", lambda: bench_latency(ctx, gw))
+                    await _guard(sections, "latency", lambda: bench_latency(ctx, gw), ctx)
                 if "fanout" in only:
-                    await _guard(sections, "fanout", lambda: bench_fanout(ctx, gw))
+                    await _guard(sections, "fanout", lambda: bench_fanout(ctx, gw), ctx)
                 if "fanout_ws" in only:
                     await _guard(
-                        sections, "fanout_ws", lambda: bench_fanout(ctx, gw, "websockets")
+                        sections, "fanout_ws", lambda: bench_fanout(ctx, gw, "websockets"), ctx
                     )
             finally:
                 await gw.stop()
         if "memory" in only:
-            await _guard(sections, "memory", lambda: bench_memory(ctx))
+            await _guard(sections, "memory", lambda: bench_memory(ctx), ctx)
         if "connections" in only:
-            await _guard(sections, "connections", lambda: bench_connections(ctx))
+            await _guard(sections, "connections", lambda: bench_connections(ctx), ctx)
         if "bus" in only:
-            await _guard(sections, "bus", lambda: bench_bus(ctx))
+            await _guard(sections, "bus", lambda: bench_bus(ctx), ctx)
         if "capacity" in only:
-            await _guard(sections, "capacity", lambda: bench_capacity(ctx))
+            await _guard(sections, "capacity", lambda: bench_capacity(ctx), ctx)
         if "analysis" in only:
-            await _guard(sections, "analysis", lambda: bench_analysis(ctx))
+            await _guard(sections, "analysis", lambda: bench_analysis(ctx), ctx)
         if "restart" in only:
-            await _guard(sections, "restart", lambda: bench_restart(ctx))
+            await _guard(sections, "restart", lambda: bench_restart(ctx), ctx)
         if "semantic" in only:
-            await _guard(sections, "semantic", lambda: bench_semantic(ctx))
+            await _guard(sections, "semantic", lambda: bench_semantic(ctx), ctx)
     finally:
         await ctx.db.stop()
     return sections, ctx.db.version

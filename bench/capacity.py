@@ -66,10 +66,16 @@ async def _seed_history(dsn: str, ids: list[str]) -> None:
 
 
 async def _point(
-    ctx: Context, gw: Child, sessions: int, panels: int, per_minute: float, seconds: float
+    ctx: Context,
+    gw: Child,
+    dsn: str,
+    sessions: int,
+    panels: int,
+    per_minute: float,
+    seconds: float,
 ) -> Point:
-    ids = await create_sessions(ctx.db.dsn, sessions)
-    await _seed_history(ctx.db.dsn, ids)
+    ids = await create_sessions(dsn, sessions)
+    await _seed_history(dsn, ids)
     cands = [(sid, token(Role.CANDIDATE, sid)) for sid in ids]
     watchers = [("panel", sid, token(Role.INTERVIEWER, sid)) for sid in ids for _ in range(panels)]
     procs = ctx.scale.load_procs
@@ -108,16 +114,19 @@ async def _point(
     )
 
 
-async def run_capacity(ctx: Context, gw: Child, seconds: float, big: bool) -> list[Point]:
+async def run_capacity(ctx: Context, gw: Child, dsn: str, seconds: float, big: bool) -> list[Point]:
     """Three sizes in each dimension around a middle point (300 sessions, 1 panel each, 12
-    messages per minute; scaled down for --quick)."""
+    messages per minute; scaled down for --quick), on `dsn`: the gateway's database, which must
+    hold no other recent sessions (its start-up sweep would owe them analyses and run them
+    during the points). Before each point the machine settles (`Context.quiesce`): the
+    previous point's last analyses are not charged to the next."""
     base_s, base_p, base_m = (300, 1, 12.0) if big else (30, 1, 12.0)
     sizes_s = (100, 300, 1000) if big else (10, 30, 60)
+    grid = [(n, base_p, base_m) for n in sizes_s]
+    grid += [(base_s, p, base_m) for p in (3, 10)]
+    grid += [(base_s, base_p, m) for m in (4.0, 36.0)]
     points = []
-    for n in sizes_s:
-        points.append(await _point(ctx, gw, n, base_p, base_m, seconds))
-    for p in (3, 10):
-        points.append(await _point(ctx, gw, base_s, p, base_m, seconds))
-    for m in (4.0, 36.0):
-        points.append(await _point(ctx, gw, base_s, base_p, m, seconds))
+    for sessions, panels, per_minute in grid:
+        await ctx.quiesce(timeout_s=30.0)
+        points.append(await _point(ctx, gw, dsn, sessions, panels, per_minute, seconds))
     return points

@@ -74,6 +74,7 @@ class Database:
     _server: EmbeddedPostgres | None = None
     _admin: str = ""
     _name: str = field(default_factory=lambda: f"ig_bench_{uuid.uuid4().hex[:8]}")
+    _extra: list[str] = field(default_factory=list)  # databases of single sections
 
     async def start(self) -> None:
         external = os.environ.get("DATABASE_URL")
@@ -98,11 +99,24 @@ class Database:
         """The server's maintenance database (for benchmarks that make databases of their own)."""
         return self._admin
 
+    async def create_database(self, prefix: str) -> str:
+        """Another empty database on the same server, for a section that must not see the
+        others' rows; its DSN. Dropped by `stop`."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        conn = await asyncpg.connect(self._admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        self._extra.append(name)
+        return _with_database_name(self._admin, name)
+
     async def stop(self) -> None:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             conn = await asyncpg.connect(self._admin)
             try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
+                for name in (self._name, *self._extra):
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 await conn.close()
         if self._server is not None:

@@ -81,10 +81,35 @@ class PanelSubscription:
             self.outbox.put(data, wire)
 
 
+# Frames for a candidate socket that is still being greeted (one database round trip); beyond
+# this many it is closed to reconnect (its commands are durable and sent again on connect).
+MAX_PARKED = 256
+
+
 @dataclass(eq=False, slots=True)
 class CandidateLink:
+    """The session's candidate socket. Until `go_live`, frames for it are parked: the socket's
+    first frame must be its `hello`, and the greeting reads the database while the link is
+    already attached (attached first, so no command published meanwhile is missed)."""
+
     outbox: Outbox
     close: CloseFn
+    parked: list[bytes] | None = field(default_factory=list)
+
+    def send(self, data: bytes) -> None:
+        if self.parked is None:
+            self.outbox.put(data)
+        elif len(self.parked) < MAX_PARKED:
+            self.parked.append(data)
+        else:
+            self.parked.clear()
+            self.close(CloseCode.TRY_AGAIN_LATER, "too many frames while connecting: reconnect")
+
+    def go_live(self) -> None:
+        """The greeting is queued: send what was parked, in order, then send directly."""
+        parked, self.parked = self.parked or [], None
+        for data in parked:
+            self.outbox.put(data)
 
 
 @dataclass(eq=False, slots=True)
@@ -265,7 +290,8 @@ class SessionHub:
     async def candidate(
         self, state: SessionState, outbox: Outbox, close: CloseFn
     ) -> AsyncIterator[CandidateLink]:
-        """Attach the session's candidate client; a newer connection replaces (4001) the old."""
+        """Attach the session's candidate client, parked until the caller's `go_live`; a newer
+        connection replaces (4001) the old."""
         link = CandidateLink(outbox=outbox, close=close)
         previous, state.candidate = state.candidate, link
         if previous is not None:
@@ -291,7 +317,7 @@ class SessionHub:
         state.last_active = time.monotonic()
         if message.audience is Audience.CANDIDATE:
             if state.candidate is not None:
-                state.candidate.outbox.put(message.data)
+                state.candidate.send(message.data)
         elif message.audience is Audience.END:
             self._end(state, message)
         elif message.event_id is not None:
@@ -358,7 +384,7 @@ class SessionHub:
         if message.event_id is not None:
             self._deliver_ordered(state, message.event_id, message.data)
         if state.candidate is not None:
-            state.candidate.outbox.put(message.data)
+            state.candidate.send(message.data)
             state.candidate.close(CloseCode.SESSION_ENDED, "session ended")
         for sub in tuple(state.panels):
             sub.close(CloseCode.SESSION_ENDED, "session ended")

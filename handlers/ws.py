@@ -279,9 +279,10 @@ async def candidate_ws(request: web.Request) -> web.StreamResponse:
         round_number=state.round_number,
     )
     try:
-        async with live.hub.candidate(state, conn.outbox, conn.close_soon):
-            for data in await live.join_candidate(state, stream):
+        async with live.hub.candidate(state, conn.outbox, conn.close_soon) as link:
+            for data in await live.join_candidate(state, stream):  # queues `hello` first
                 conn.outbox.put(data)
+            link.go_live()
             await live.presence(sid, True)
             async for raw in _texts(ws, conn):
                 frame = stream.receive(raw)

@@ -278,9 +278,12 @@ class ConversationMonitor:
             )
             writer = asyncio.get_running_loop().create_task(outbox.run())
             try:
-                async with self.live.hub.candidate(state, outbox, lambda *_: outbox.close()):
+                async with self.live.hub.candidate(
+                    state, outbox, lambda *_: outbox.close()
+                ) as link:
                     for data in await self.live.pending_command_frames(watch.session_id):
                         outbox.put(data)
+                    link.go_live()
                     await self._read(watch, ws)
             finally:
                 outbox.close()  # a command being sent (end_call) still gets its ack stored

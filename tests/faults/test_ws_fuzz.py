@@ -207,7 +207,12 @@ async def test_fuzz_both_endpoints(tmp_path: Path, db_dsn: str) -> None:
             if answer in {"ack", "error", "suggestion_updated", "analysis", "alert"}:
                 return
             # No answer: only frames that have none (a valid command, analyze, command_ack).
-            assert answer in {"none", "command", "presence", "transcript"}, (kind, raw, answer)
+            assert answer in {"none", "command", "presence", "transcript"}, (
+                kind,
+                raw,
+                answer,
+                [line for line in gateway.lines if "analysis" in line][-5:],  # why, if an event
+            )
 
         try:
             one()

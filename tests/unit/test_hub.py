@@ -8,7 +8,7 @@ import uuid
 from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage, LocalBus
 from gateway.errors import CloseCode
-from gateway.hub import SessionHub
+from gateway.hub import MAX_PARKED, SessionHub
 from gateway.metrics import sample
 from gateway.outbox import Outbox
 from gateway.ports import SessionSeed, SessionStatus
@@ -154,12 +154,47 @@ async def test_newer_candidate_replaces_older_and_commands_reach_it() -> None:
     closed: list[CloseCode] = []
     old_box, old_got = sink()
     new_box, new_got = sink()
-    async with hub.candidate(state, old_box, lambda c, r: closed.append(c)):
-        async with hub.candidate(state, new_box, lambda c, r: None):
+    async with hub.candidate(state, old_box, lambda c, r: closed.append(c)) as old:
+        old.go_live()
+        async with hub.candidate(state, new_box, lambda c, r: None) as new:
+            new.go_live()
             assert closed == [CloseCode.REPLACED]
             hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd"))
         assert state.candidate is None or state.candidate.outbox is old_box
     assert new_got == [b"cmd"] and old_got == []
+
+
+async def test_candidate_frames_wait_for_the_greeting() -> None:
+    """A command published while a candidate socket is being greeted (its `hello` needs a
+    database read) reaches it after the greeting, not before: `hello` is always first."""
+    sid = uuid.uuid4()
+    hub = SessionHub(FakeStore(sid))
+    state = await hub.acquire(sid)
+    assert state is not None
+    box, got = sink()
+    async with hub.candidate(state, box, lambda c, r: None) as link:
+        hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd1"))
+        hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd2"))
+        assert got == []
+        box.put(b"hello")  # what the transport queues first
+        link.go_live()
+        hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd3"))
+    assert got == [b"hello", b"cmd1", b"cmd2", b"cmd3"]
+
+
+async def test_a_candidate_flooded_while_greeted_is_closed_not_grown() -> None:
+    sid = uuid.uuid4()
+    hub = SessionHub(FakeStore(sid))
+    state = await hub.acquire(sid)
+    assert state is not None
+    box, got = sink()
+    closes: list[CloseCode] = []
+    async with hub.candidate(state, box, lambda c, r: closes.append(c)) as link:
+        for i in range(MAX_PARKED + 1):
+            hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd%d" % i))
+        assert closes == [CloseCode.TRY_AGAIN_LATER]
+        assert link.parked == []
+    assert got == []
 
 
 async def test_end_delivers_then_closes_everyone_with_4000() -> None:
@@ -174,7 +209,8 @@ async def test_end_delivers_then_closes_everyone_with_4000() -> None:
     cbox, cgot = sink()
     with hub.panel(state, pbox, lambda c, r: closes.append(c)) as sub:
         sub.go_live(0)
-        async with hub.candidate(state, cbox, lambda c, r: closes.append(c)):
+        async with hub.candidate(state, cbox, lambda c, r: closes.append(c)) as link:
+            link.go_live()
             bus.publish(BusMessage(sid, Audience.END, b"ended", 1))
     assert pgot == [b"ended"] and cgot == [b"ended"]
     assert closes == [CloseCode.SESSION_ENDED, CloseCode.SESSION_ENDED]

@@ -80,7 +80,7 @@ async def test_sans_io_latency_job_sees_every_frame_on_its_panel(
     server_url: str, pool: asyncpg.Pool, token: Callable[..., str]
 ) -> None:
     """Section 2's clients: each candidate's stamped frames reach its own session's panel, each
-    once, with a latency measured from the stamp; and every frame is acked."""
+    once, with a latency measured from the stamp; and every frame is stored, in order."""
     ids: list[uuid.UUID] = [await create_session(pool) for _ in range(3)]
     job = PanelLatencySansIOJob(
         server_url.replace("http", "ws", 1),
@@ -96,7 +96,9 @@ async def test_sans_io_latency_job_sees_every_frame_on_its_panel(
         await job.teardown()
     totals = result["totals"]
     assert 24 <= totals["sent"] <= 33  # 3 sockets x 10 frames/s x 1 s, phases random
-    assert totals["received"] == totals["acks"] == totals["sent"]
+    assert totals["received"] == totals["sent"]
+    # acks are counted until the deadline: a socket's last frame may be acked after it
+    assert totals["sent"] - 3 <= totals["acks"] <= totals["sent"]
     lat = summarize(result["latencies"])
     assert lat.count == totals["sent"] and 0 < lat.p50 <= lat.max < 5
     per_session = await pool.fetch(

@@ -211,14 +211,13 @@ class Context:
         least `idle` idle over a second (I/O wait counts as busy) and no autovacuum worker
         runs, for at most `timeout_s`. Returns what happened, for the section's notes."""
         t0 = time.monotonic()
-        done = []
         conn = await asyncpg.connect(self.db.admin_dsn)
         try:
             try:
                 await conn.execute("CHECKPOINT")
-                done.append("CHECKPOINT")
+                checkpoint = "CHECKPOINT"
             except asyncpg.InsufficientPrivilegeError:
-                done.append("no CHECKPOINT (not a superuser)")
+                checkpoint = "no CHECKPOINT (not a superuser)"
             state = ""
             while time.monotonic() - t0 < timeout_s:
                 a = _cpu_times()
@@ -238,4 +237,4 @@ class Context:
                 )
         finally:
             await conn.close()
-        return f"{', '.join(done)}, {state} after {time.monotonic() - t0:.1f} s"
+        return f"{checkpoint}, {state} after {time.monotonic() - t0:.1f} s"

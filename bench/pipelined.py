@@ -187,8 +187,11 @@ class OpenLoopCandidate(SansIOClient):
         self._deadline = deadline
         self._seq += 1
         self.sent[self._seq] = time.monotonic()
-        self.ws.send_text(_frame(self._seq))
+        self.ws.send_text(self._payload(self._seq))
         self._flush()
+
+    def _payload(self, seq: int) -> bytes:
+        return _frame(seq)
 
     def on_message(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -215,15 +218,9 @@ class StampedCandidate(OpenLoopCandidate):
         super().__init__(url, loop)
         self._text_of = text_of
 
-    def send(self, deadline: float) -> None:
-        self._deadline = deadline
-        self._seq += 1
-        self.sent[self._seq] = time.monotonic()
+    def _payload(self, seq: int) -> bytes:
         text = self._text_of(time.monotonic_ns())
-        self.ws.send_text(
-            orjson.dumps({"type": "transcript", "role": "user", "text": text, "seq": self._seq})
-        )
-        self._flush()
+        return orjson.dumps({"type": "transcript", "role": "user", "text": text, "seq": seq})
 
 
 class LatencyPanel(SansIOClient):

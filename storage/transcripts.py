@@ -36,7 +36,7 @@ STORE_FRAMES = """
 SELECT r_ord, r_stored, r_message_id, r_event_id, r_message_number, r_prior_role, r_prior_text
 FROM gateway_store_frames($1::text::jsonb)  -- text: the JSON is already built
 """
-# Up to this many frames go to the function whose plans are index probes only (migration 0015).
+# Up to this many frames go to the function whose plans are index probes only (0015, 0016).
 FEW_FRAMES = 64
 STORE_FEW_FRAMES = STORE_FRAMES.replace("gateway_store_frames(", "gateway_store_few_frames(")
 

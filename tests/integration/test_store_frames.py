@@ -226,7 +226,8 @@ async def test_a_small_batch_probes_indexes_however_the_tables_grew(
     the counters to lock them. The plans are made on nearly empty tables (one frame), the tables
     then grow to thousands of sessions and rows, and a batch on the same connection is read
     with auto_explain (nested statements, sent to this client): no sequential scan, no hash
-    join, no hashed subplan over the transcript table."""
+    join, no hashed subplan over the transcript table, and each frame's session read by its key
+    (0016)."""
     plans: list[str] = []
 
     def listen(_conn: object, message: asyncpg.PostgresLogMessage) -> None:
@@ -277,3 +278,10 @@ async def test_a_small_batch_probes_indexes_however_the_tables_grew(
         assert "Seq Scan" not in plan, plan
         assert "Hash Join" not in plan and "Hash Semi Join" not in plan, plan
         assert "hashed SubPlan" not in plan, plan
+        # Migration 0016: a frame's session is probed by key, not found among every active one
+        # (the status index) nor in a scan of them all.
+        lines = plan.splitlines()
+        for at, line in enumerate(lines):
+            if " on interview_sessions s " in line:
+                assert "interview_sessions_pkey" in line, plan
+                assert "Index Cond: (id = " in lines[at + 1], plan

@@ -56,6 +56,12 @@ _fan_out_seconds = histogram(
 CloseFn = Callable[[CloseCode, str], None]
 
 
+# Events or frames parked for a socket that is still being greeted (a database read): beyond
+# this many it is closed to reconnect, and nothing more is sent to it, so it never sees a gap
+# (a panel resumes with ?after=; a candidate's commands are durable and sent again on connect).
+MAX_PARKED = 256
+
+
 @dataclass(eq=False, slots=True)
 class PanelSubscription:
     """A panel socket's place in the hub. While `backlog` is a list, live events are parked
@@ -65,6 +71,7 @@ class PanelSubscription:
     close: CloseFn
     backlog: list[tuple[int, bytes]] | None = field(default_factory=list)
     last_event_id: int = 0
+    overflowed: bool = False
 
     def go_live(self, after: int) -> None:
         """Send parked events newer than `after` (already sent from the database), then go live."""
@@ -74,16 +81,18 @@ class PanelSubscription:
             self.offer(event_id, data)
 
     def offer(self, event_id: int, data: bytes, wire: bytes | None = None) -> None:
-        if self.backlog is not None:
+        if self.overflowed:
+            return
+        if self.backlog is None:
+            if event_id > self.last_event_id:
+                self.last_event_id = event_id
+                self.outbox.put(data, wire)
+        elif len(self.backlog) < MAX_PARKED:
             self.backlog.append((event_id, data))
-        elif event_id > self.last_event_id:
-            self.last_event_id = event_id
-            self.outbox.put(data, wire)
-
-
-# Frames for a candidate socket that is still being greeted (one database round trip); beyond
-# this many it is closed to reconnect (its commands are durable and sent again on connect).
-MAX_PARKED = 256
+        else:
+            self.overflowed = True
+            self.backlog.clear()
+            self.close(CloseCode.TRY_AGAIN_LATER, "too many events while joining: reconnect")
 
 
 @dataclass(eq=False, slots=True)
@@ -95,13 +104,17 @@ class CandidateLink:
     outbox: Outbox
     close: CloseFn
     parked: list[bytes] | None = field(default_factory=list)
+    overflowed: bool = False
 
     def send(self, data: bytes) -> None:
+        if self.overflowed:
+            return
         if self.parked is None:
             self.outbox.put(data)
         elif len(self.parked) < MAX_PARKED:
             self.parked.append(data)
         else:
+            self.overflowed = True
             self.parked.clear()
             self.close(CloseCode.TRY_AGAIN_LATER, "too many frames while connecting: reconnect")
 

@@ -146,6 +146,27 @@ async def test_resuming_panel_parks_live_events_until_backlog_is_sent() -> None:
     assert not state.panels
 
 
+async def test_a_panel_flooded_while_joining_is_closed_and_sent_nothing_more() -> None:
+    """Parking is bounded. A panel whose join outlasts MAX_PARKED events is closed to resume
+    with ?after=, and gets nothing after that, not even once it goes live: events after the
+    dropped ones would be a gap its resume point could not fill."""
+    sid = uuid.uuid4()
+    hub = SessionHub(FakeStore(sid))
+    state = await hub.acquire(sid)
+    assert state is not None
+    box, got = sink()
+    closes: list[CloseCode] = []
+    with hub.panel(state, box, lambda c, r: closes.append(c)) as sub:
+        for event_id in range(1, MAX_PARKED + 3):
+            hub.on_message(msg(sid, event_id))
+        assert closes == [CloseCode.TRY_AGAIN_LATER]
+        assert sub.backlog == []
+        sub.go_live(0)
+        hub.on_message(msg(sid, MAX_PARKED + 3))
+    assert got == []
+    assert closes == [CloseCode.TRY_AGAIN_LATER]
+
+
 async def test_newer_candidate_replaces_older_and_commands_reach_it() -> None:
     sid = uuid.uuid4()
     hub = SessionHub(FakeStore(sid))
@@ -190,11 +211,14 @@ async def test_a_candidate_flooded_while_greeted_is_closed_not_grown() -> None:
     box, got = sink()
     closes: list[CloseCode] = []
     async with hub.candidate(state, box, lambda c, r: closes.append(c)) as link:
-        for i in range(MAX_PARKED + 1):
+        for i in range(MAX_PARKED + 3):
             hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"cmd%d" % i))
         assert closes == [CloseCode.TRY_AGAIN_LATER]
         assert link.parked == []
+        link.go_live()  # the greeting finished after all: still nothing, it is reconnecting
+        hub.on_message(BusMessage(sid, Audience.CANDIDATE, b"later"))
     assert got == []
+    assert closes == [CloseCode.TRY_AGAIN_LATER]
 
 
 async def test_end_delivers_then_closes_everyone_with_4000() -> None:

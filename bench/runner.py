@@ -338,7 +338,12 @@ async def bench_storecost(ctx: Context) -> Section:
         "at the time they were made and an input of unknown length (the planner assumes 100 "
         "elements of a JSON array): the batch's counters were locked through a scan of every "
         "session's row, and the resend check hashed the whole transcript table, costs per "
-        "commit that grow with the database; 0015 plans every statement as index probes."
+        "commit that grow with the database; 0015 plans every statement as index probes. "
+        "0015 still left the active-session check a choice of index: planned before "
+        "`interview_sessions` had statistics (a new deployment, sessions imported in bulk; "
+        "the two variants so marked skip the set-up's `ANALYZE` and run with autovacuum off on "
+        "the sessions' tables, a state that otherwise lasts until the next analyze) it read "
+        "every active session through the status index; 0016 probes the primary key."
     )
     for label, plan in plans:
         sec.blocks.append((f"`EXPLAIN`, {label}:", plan))

@@ -51,6 +51,10 @@ class Variant:
     ddl: tuple[str, ...] = ()  # run after the migrations, on this variant's database only
     make_id: Callable[[], uuid.UUID] = new_id
     store: str = STORE  # the call that stores a batch
+    # False: the database is measured as a new deployment with its sessions just imported
+    # (no VACUUM or ANALYZE, autovacuum off on the sessions' tables), so every plan is made,
+    # and kept, without statistics on them.
+    analyzed: bool = True
 
 
 # The schema as it was before migration 0013, and as it is: what 0013 changed, measured.
@@ -77,16 +81,45 @@ def _function_of(migration: str) -> str:
     return text[text.index("CREATE OR REPLACE FUNCTION gateway_store_frames(") :]
 
 
+def _few_function_of(migration: str) -> str:
+    """The `gateway_store_few_frames` a migration defined, to put a database back to it."""
+    text = (MIGRATIONS_DIR / migration).read_text()
+    start = text.index("FUNCTION gateway_store_few_frames(")
+    end = text.index("$fn$;", start) + len("$fn$;")
+    return "CREATE OR REPLACE " + text[start:end]
+
+
+_WITHOUT_STATISTICS = tuple(
+    f"ALTER TABLE {table} SET (autovacuum_enabled = off)"
+    for table in ("interview_sessions", "session_counters")
+)
+_FEW_0015 = _few_function_of("0015_store_frames_index_plans.sql")
+
 # Migration 0015: the store function's plans pinned to index probes (the batch's counters, the
 # resend check, the active-session check) instead of scans the planner chose for a JSON array of
-# unknown length on tables that were small when the plan was made. It shows with small batches
-# on a database of many sessions (what an unsaturated gateway sends), so it has its own run.
+# unknown length on tables that were small when the plan was made. Migration 0016: the session
+# check a primary-key probe whatever the statistics (0015's could become a scan of every active
+# session through the status index when planned before any). It shows with small batches on a
+# database of many sessions (what an unsaturated gateway sends), so it has its own run.
 LOCK_VARIANTS = (
     Variant(
         "before 0015: plans by the table statistics",
         (_function_of("0014_transcript_corrections.sql"),),
     ),
-    Variant("plans pinned to index probes (migration 0015)", store=STORE_FEW),
+    Variant("plans pinned to index probes (migration 0015)", (_FEW_0015,), store=STORE_FEW),
+    Variant("sessions probed by key (migration 0016)", store=STORE_FEW),
+    Variant(
+        "migration 0015, planned before any statistics",
+        (_FEW_0015, *_WITHOUT_STATISTICS),
+        store=STORE_FEW,
+        analyzed=False,
+    ),
+    Variant(
+        "migration 0016, planned before any statistics",
+        _WITHOUT_STATISTICS,
+        store=STORE_FEW,
+        analyzed=False,
+    ),
 )
 
 
@@ -135,6 +168,8 @@ async def _prepare(
     finally:
         await conn.close()
     ids = [uuid.UUID(s) for s in await create_sessions(dsn, sessions)]
+    if not variant.analyzed:
+        return dsn, ids
     conn = await asyncpg.connect(dsn)
     try:  # the set-up's own vacuum and statistics, not charged to the first measured round
         await conn.execute("VACUUM ANALYZE")

@@ -123,3 +123,40 @@ def test_machine_floor_reports_every_round() -> None:
     result = orjson.loads(out.stdout)
     assert result["rounds"] == 4
     assert 0 < result["p50"] <= result["p99"] <= result["max"] < 5
+
+
+async def test_small_batch_variants_store_every_frame_on_the_schema_they_name(
+    pg_admin_dsn: str,
+) -> None:
+    """Section 1a's small-batch run (`bench/storecost.py`): each variant's database has the
+    store function it is named for, the variants "planned before any statistics" really have
+    none on the sessions' tables, and every frame of every call is stored."""
+    from bench import storecost
+
+    names = []
+    try:
+        for i, variant in enumerate(storecost.LOCK_VARIANTS):
+            name = f"ig_smoke_variant_{uuid.uuid4().hex[:6]}_{i}"
+            names.append(name)
+            dsn, _ = await storecost._prepare(pg_admin_dsn, name, variant, 30)
+            conn = await asyncpg.connect(dsn)
+            try:
+                body = await conn.fetchval(
+                    "SELECT prosrc FROM pg_proc WHERE proname = 'gateway_store_few_frames'"
+                )
+                probed = "FROM interview_sessions s WHERE s.id = i.session_id LIMIT 1" in body
+                if variant.store == storecost.STORE_FEW:
+                    assert probed == ("0016" in variant.name), variant.name
+                analyzed = await conn.fetchval(
+                    "SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'interview_sessions'"
+                )
+                assert analyzed == variant.analyzed, variant.name
+            finally:
+                await conn.close()
+    finally:
+        await storecost._drop_databases(pg_admin_dsn, names)
+    results = await storecost.run_small_batches(
+        pg_admin_dsn, None, sessions=30, batch=5, calls=4, rounds=2
+    )
+    assert [r.variant for r in results] == list(storecost.LOCK_VARIANTS)
+    assert all(r.rows == 5 * 4 * 2 and len(r.per_round) == 2 for r in results), results

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Generic, Literal, NamedTuple, TypeVar
 
 from analysis.models import TranscriptLine
 from gateway.bus import Audience, BusMessage
@@ -61,38 +61,59 @@ CloseFn = Callable[[CloseCode, str], None]
 # (a panel resumes with ?after=; a candidate's commands are durable and sent again on connect).
 MAX_PARKED = 256
 
+T = TypeVar("T")
+
+
+class Parked(list[T], Generic[T]):
+    """What a socket still being greeted is sent meanwhile, in order. Past `MAX_PARKED` it is
+    emptied, the socket closed, and `dropped` for good: nothing more is held or sent."""
+
+    __slots__ = ("dropped",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = False
+
+    def hold(self, item: T, close: CloseFn, reason: str) -> None:
+        if self.dropped:
+            return
+        if len(self) < MAX_PARKED:
+            self.append(item)
+        else:
+            self.dropped = True
+            self.clear()
+            close(CloseCode.TRY_AGAIN_LATER, reason)
+
 
 @dataclass(eq=False, slots=True)
 class PanelSubscription:
-    """A panel socket's place in the hub. While `backlog` is a list, live events are parked
+    """A panel socket's place in the hub. While `backlog` is held, live events are parked
     there so the transport can send the database backlog first (resume without gaps)."""
 
     outbox: Outbox
     close: CloseFn
-    backlog: list[tuple[int, bytes]] | None = field(default_factory=list)
+    backlog: Parked[tuple[int, bytes]] | None = field(default_factory=Parked)
     last_event_id: int = 0
-    overflowed: bool = False
 
     def go_live(self, after: int) -> None:
         """Send parked events newer than `after` (already sent from the database), then go live."""
-        parked, self.backlog = self.backlog or [], None
+        parked = self.backlog
+        if parked is not None and parked.dropped:
+            return
+        self.backlog = None
         self.last_event_id = after
-        for event_id, data in parked:
+        for event_id, data in parked or ():
             self.offer(event_id, data)
 
     def offer(self, event_id: int, data: bytes, wire: bytes | None = None) -> None:
-        if self.overflowed:
-            return
         if self.backlog is None:
             if event_id > self.last_event_id:
                 self.last_event_id = event_id
                 self.outbox.put(data, wire)
-        elif len(self.backlog) < MAX_PARKED:
-            self.backlog.append((event_id, data))
         else:
-            self.overflowed = True
-            self.backlog.clear()
-            self.close(CloseCode.TRY_AGAIN_LATER, "too many events while joining: reconnect")
+            self.backlog.hold(
+                (event_id, data), self.close, "too many events while joining: reconnect"
+            )
 
 
 @dataclass(eq=False, slots=True)
@@ -103,25 +124,21 @@ class CandidateLink:
 
     outbox: Outbox
     close: CloseFn
-    parked: list[bytes] | None = field(default_factory=list)
-    overflowed: bool = False
+    parked: Parked[bytes] | None = field(default_factory=Parked)
 
     def send(self, data: bytes) -> None:
-        if self.overflowed:
-            return
         if self.parked is None:
             self.outbox.put(data)
-        elif len(self.parked) < MAX_PARKED:
-            self.parked.append(data)
         else:
-            self.overflowed = True
-            self.parked.clear()
-            self.close(CloseCode.TRY_AGAIN_LATER, "too many frames while connecting: reconnect")
+            self.parked.hold(data, self.close, "too many frames while connecting: reconnect")
 
     def go_live(self) -> None:
         """The greeting is queued: send what was parked, in order, then send directly."""
-        parked, self.parked = self.parked or [], None
-        for data in parked:
+        parked = self.parked
+        if parked is not None and parked.dropped:
+            return
+        self.parked = None
+        for data in parked or ():
             self.outbox.put(data)
 
 

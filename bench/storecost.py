@@ -75,25 +75,18 @@ VARIANTS = (
 )
 
 
-def _function_of(migration: str) -> str:
-    """The `gateway_store_frames` a migration defined, to put a database back to it."""
+def _function_of(migration: str, name: str = "gateway_store_frames") -> str:
+    """The store function `name` as a migration defined it, to put a database back to it."""
     text = (MIGRATIONS_DIR / migration).read_text()
-    return text[text.index("CREATE OR REPLACE FUNCTION gateway_store_frames(") :]
-
-
-def _few_function_of(migration: str) -> str:
-    """The `gateway_store_few_frames` a migration defined, to put a database back to it."""
-    text = (MIGRATIONS_DIR / migration).read_text()
-    start = text.index("FUNCTION gateway_store_few_frames(")
-    end = text.index("$fn$;", start) + len("$fn$;")
-    return "CREATE OR REPLACE " + text[start:end]
+    start = text.index(f"FUNCTION {name}(")
+    return "CREATE OR REPLACE " + text[start : text.index("$fn$;", start) + len("$fn$;")]
 
 
 _WITHOUT_STATISTICS = tuple(
     f"ALTER TABLE {table} SET (autovacuum_enabled = off)"
     for table in ("interview_sessions", "session_counters")
 )
-_FEW_0015 = _few_function_of("0015_store_frames_index_plans.sql")
+_FEW_0015 = _function_of("0015_store_frames_index_plans.sql", "gateway_store_few_frames")
 
 # Migration 0015: the store function's plans pinned to index probes (the batch's counters, the
 # resend check, the active-session check) instead of scans the planner chose for a JSON array of

@@ -434,7 +434,7 @@ SETUP_NOTES = [
     "`ANALYSIS_EVERY=1000` except in the analysis and capacity benchmarks, and "
     "`GATEWAY_EVENT_LOOP=uvloop` (the default when uvloop is installed; section 1 also runs a "
     "gateway on asyncio's loop). Other settings are the defaults "
-    "(`DB_POOL_MAX=10`, `COMMIT_MAX_DELAY_MS=0`, `WS_OUTBOX_MAX=1024`).",
+    "(`DB_POOL_MAX=10`, `COMMIT_MAX_DELAY_MS=0`, `COMMIT_LINGER_MS=2`, `WS_OUTBOX_MAX=1024`).",
     "PostgreSQL: the embedded server in a temp dir (or a new database on `DATABASE_URL`), "
     "default configuration (`fsync`, `synchronous_commit` on). Sessions are created directly "
     "in SQL; tokens are signed with the same secret.",

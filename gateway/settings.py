@@ -158,6 +158,10 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000, validation_alias=_env("COMMIT_MAX_BATCH")
     )
     commit_in_flight: int = Field(3, ge=1, le=8, validation_alias=_env("COMMIT_IN_FLIGHT"))
+    # While a commit is in flight, a small batch waits up to this long to grow (0: never).
+    commit_linger_ms: float = Field(
+        2.0, ge=0, le=1000, validation_alias=_env("COMMIT_LINGER_MS")
+    )
     max_clock_skew_s: float = Field(
         86_400.0, gt=0, le=10 * 365 * 86_400, validation_alias=_env("MAX_CLOCK_SKEW_SECONDS")
     )

@@ -242,6 +242,7 @@ class LiveService:
             max_batch=settings.commit_max_batch,
             max_delay_s=settings.commit_max_delay_ms / 1000,
             max_in_flight=settings.commit_in_flight,
+            linger_s=settings.commit_linger_ms / 1000,
             key=_session_of,
             deliver=self._deliver,
             on_batch=self._on_batch,

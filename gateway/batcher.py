@@ -8,11 +8,12 @@ them). Up to `max_in_flight` batches commit at once, so the database works on on
 the next is prepared; items with the same `key` (a session) are never in two transactions at
 once, so per-key order is exactly arrival order.
 
-`linger_s` adapts batch size to load. With nothing in flight a batch starts at once (no wait is
-added at low load); while a commit is in flight, a small queue waits for it to finish, for
-`linger_rows` items, or for its oldest item to be `linger_s` old, whichever comes first. Without
-it, frames spread evenly in time start a parallel transaction of one or two rows each, and a
-transaction costs the database about as much as seven or eight rows in one.
+`linger_s` adapts batch size to load. While a commit is in flight, a small queue waits for it to
+finish, for `linger_rows` items, or for its oldest item to be `linger_s` old, whichever comes
+first. Without it, frames spread evenly in time start a parallel transaction of one or two rows
+each, and a transaction costs the database about as much as seven or eight rows in one. It
+waits only when waiting can pay: with nothing in flight, or when items arrive too slowly for
+another to come within `linger_s` (the rate over the last 0.1-0.2 s), a batch starts at once.
 
 A batch has two phases. `flush` is the transaction only; the moment it commits, the batch's
 keys and its slot are free for the next transaction. `deliver` (publishing what was stored)
@@ -48,6 +49,10 @@ Entry = tuple[T, Callable[[Any, BaseException | None], None], float]
 # Resolving a committed batch runs every item's callback (an ack write each); let the event loop
 # breathe between chunks (about 1 ms each) so a 2,000-frame batch cannot stall other sockets.
 YIELD_EVERY = 32
+# The linger's arrival rate is counted over windows this long; a rate over less than
+# RATE_MIN_SPAN_S (a first item) is counted as over that span.
+RATE_WINDOW_S = 0.1
+RATE_MIN_SPAN_S = 0.01
 
 
 class BatcherClosed(Exception):
@@ -91,6 +96,10 @@ class GroupCommitter(Generic[T, R]):
         self._linger_rows = linger_rows
         self._lingering = False  # the run loop waits for `_enough` (linger_rows queued)
         self._enough = asyncio.Event()
+        # Arrivals in the current rate window and the one before it (count, seconds).
+        self._arrived = 0
+        self._window_start = 0.0
+        self._previous: tuple[int, float] = (0, 0.0)
         self._max_pending = max_pending
         self._on_batch = on_batch
         self._on_answered = on_answered
@@ -106,7 +115,9 @@ class GroupCommitter(Generic[T, R]):
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+            loop = asyncio.get_running_loop()
+            self._window_start = loop.time()
+            self._task = loop.create_task(self._run(), name="group-commit")
 
     async def submit(self, item: T) -> asyncio.Future[R]:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -132,6 +143,7 @@ class GroupCommitter(Generic[T, R]):
         if self._closed:
             raise BatcherClosed("committer is closed")
         self._queue.append((item, done, asyncio.get_running_loop().time()))
+        self._arrived += 1
         self._has_items.set()
         if self._lingering and len(self._queue) >= self._linger_rows:
             self._enough.set()
@@ -217,9 +229,10 @@ class GroupCommitter(Generic[T, R]):
         if self._closed or len(self._queue) >= self._linger_rows:
             return False
         loop = asyncio.get_running_loop()
-        remaining = self._queue[0][2] + self._linger - loop.time()
-        if remaining <= 0:
-            return False
+        now = loop.time()
+        remaining = self._queue[0][2] + self._linger - now
+        if remaining <= 0 or self._arrival_rate(now) * self._linger < 1:
+            return False  # past its deadline, or nothing more is likely to come in time
         self._batch_done.clear()
         self._enough.clear()
         self._lingering = True
@@ -234,6 +247,16 @@ class GroupCommitter(Generic[T, R]):
         finally:
             self._lingering = False
         return True
+
+    def _arrival_rate(self, now: float) -> float:
+        """Items per second over the current window and the one before (0.1-0.2 s in all)."""
+        elapsed = now - self._window_start
+        count, seconds = self._previous
+        rate = (count + self._arrived) / max(seconds + elapsed, RATE_MIN_SPAN_S)
+        if elapsed >= RATE_WINDOW_S:
+            self._previous = (self._arrived, elapsed)
+            self._arrived, self._window_start = 0, now
+        return rate
 
     def _release(self, items: list[T]) -> None:
         if self._key is not None:

@@ -110,3 +110,20 @@ async def test_items_of_the_session_in_flight_still_wait_for_their_turn() -> Non
     p.hold_flush[1].set()
     assert [await _wait(first), await _wait(second)] == [10, 20]
     await _wait(gc.drain())
+
+
+async def test_items_too_sparse_to_share_a_batch_do_not_linger() -> None:
+    """At a rate where no other item is likely within `linger_s`, waiting would only delay:
+    two items 1.5 s apart, and the second starts beside the commit in flight at once."""
+    p = Pipeline()
+    p.hold_flush[1] = asyncio.Event()
+    gc = _committer(p, 0.4)
+    first = await gc.submit(("a", 1))
+    await _wait(p.flushing[1].wait())
+    await asyncio.sleep(1.5)  # 2 items in 1.5 s: about 0.5 expected within the 0.4 s linger
+    sparse = await gc.submit(("b", 2))
+    assert await asyncio.wait_for(sparse, 0.2) == 20  # its own transaction, without waiting
+    assert not first.done()
+    p.hold_flush[1].set()
+    assert await _wait(first) == 10
+    await _wait(gc.drain())

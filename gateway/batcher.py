@@ -94,8 +94,7 @@ class GroupCommitter(Generic[T, R]):
         self._max_delay = max_delay_s
         self._linger = linger_s
         self._linger_rows = linger_rows
-        self._lingering = False  # the run loop waits for `_enough` (linger_rows queued)
-        self._enough = asyncio.Event()
+        self._enough = asyncio.Event()  # linger_rows are queued: a lingering batch goes now
         # Arrivals in the current rate window and the one before it (count, seconds).
         self._arrived = 0
         self._window_start = 0.0
@@ -145,7 +144,7 @@ class GroupCommitter(Generic[T, R]):
         self._queue.append((item, done, asyncio.get_running_loop().time()))
         self._arrived += 1
         self._has_items.set()
-        if self._lingering and len(self._queue) >= self._linger_rows:
+        if len(self._queue) >= self._linger_rows:
             self._enough.set()
 
     async def drain(self) -> None:
@@ -235,17 +234,13 @@ class GroupCommitter(Generic[T, R]):
             return False  # past its deadline, or nothing more is likely to come in time
         self._batch_done.clear()
         self._enough.clear()
-        self._lingering = True
-        try:
-            await _first(
-                [
-                    asyncio.ensure_future(self._batch_done.wait()),
-                    asyncio.ensure_future(self._enough.wait()),
-                ],
-                at_most_s=remaining,
-            )
-        finally:
-            self._lingering = False
+        await _first(
+            [
+                asyncio.ensure_future(self._batch_done.wait()),
+                asyncio.ensure_future(self._enough.wait()),
+            ],
+            at_most_s=remaining,
+        )
         return True
 
     def _arrival_rate(self, now: float) -> float:

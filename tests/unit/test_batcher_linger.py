@@ -21,6 +21,18 @@ def _committer(p: Pipeline, linger_s: float, linger_rows: int = 64) -> GroupComm
     return gc
 
 
+async def _one_in_flight(
+    linger_s: float, linger_rows: int = 64
+) -> tuple[Pipeline, GroupCommitter[Item, int], asyncio.Future[int]]:
+    """A committer whose first commit, of ("a", 1), is held in flight."""
+    p = Pipeline()
+    p.hold_flush[1] = asyncio.Event()
+    gc = _committer(p, linger_s, linger_rows)
+    first = await gc.submit(("a", 1))
+    await _wait(p.flushing[1].wait())
+    return p, gc, first
+
+
 async def test_with_nothing_in_flight_a_lone_item_commits_at_once() -> None:
     p = Pipeline()
     gc = _committer(p, FOREVER_S)
@@ -30,11 +42,7 @@ async def test_with_nothing_in_flight_a_lone_item_commits_at_once() -> None:
 
 
 async def test_while_a_commit_is_in_flight_a_small_queue_waits_for_it() -> None:
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, FOREVER_S)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(FOREVER_S)
     later = [await gc.submit((key, 2)) for key in "bcde"]  # other sessions: no key is busy
     await _turns()
     assert p.flushes == 1  # without the linger each would start a parallel transaction
@@ -49,11 +57,7 @@ async def test_while_a_commit_is_in_flight_a_small_queue_waits_for_it() -> None:
 
 
 async def test_a_queue_of_linger_rows_starts_beside_the_commit_in_flight() -> None:
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, FOREVER_S, linger_rows=3)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(FOREVER_S, linger_rows=3)
     await gc.submit(("b", 2))
     await gc.submit(("c", 2))
     await _turns()
@@ -68,11 +72,7 @@ async def test_a_queue_of_linger_rows_starts_beside_the_commit_in_flight() -> No
 
 
 async def test_an_item_waits_at_most_linger_s_however_long_the_commit_in_flight() -> None:
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, 0.05)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(0.05)
     late = await gc.submit(("b", 2))
     assert await _wait(late) == 20  # its own transaction, the first one still held
     assert not first.done()
@@ -82,11 +82,7 @@ async def test_an_item_waits_at_most_linger_s_however_long_the_commit_in_flight(
 
 
 async def test_draining_commits_a_lingering_queue_without_waiting_out_the_linger() -> None:
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, FOREVER_S)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(FOREVER_S)
     lingering = await gc.submit(("b", 2))
     await _turns()
     draining = asyncio.ensure_future(gc.drain())
@@ -99,11 +95,7 @@ async def test_draining_commits_a_lingering_queue_without_waiting_out_the_linger
 
 async def test_items_of_the_session_in_flight_still_wait_for_their_turn() -> None:
     """The linger never lets a session's frame pass its earlier one (order per key)."""
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, 0.01, linger_rows=1)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(0.01, linger_rows=1)
     second = await gc.submit(("a", 2))
     await asyncio.sleep(0.05)  # past the linger and over linger_rows: still the same key
     assert p.flushes == 1
@@ -115,11 +107,7 @@ async def test_items_of_the_session_in_flight_still_wait_for_their_turn() -> Non
 async def test_items_too_sparse_to_share_a_batch_do_not_linger() -> None:
     """At a rate where no other item is likely within `linger_s`, waiting would only delay:
     two items 1.5 s apart, and the second starts beside the commit in flight at once."""
-    p = Pipeline()
-    p.hold_flush[1] = asyncio.Event()
-    gc = _committer(p, 0.4)
-    first = await gc.submit(("a", 1))
-    await _wait(p.flushing[1].wait())
+    p, gc, first = await _one_in_flight(0.4)
     await asyncio.sleep(1.5)  # 2 items in 1.5 s: about 0.5 expected within the 0.4 s linger
     sparse = await gc.submit(("b", 2))
     assert await asyncio.wait_for(sparse, 0.2) == 20  # its own transaction, without waiting
